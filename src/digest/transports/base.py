@@ -1,0 +1,93 @@
+"""The one small interface every transport implements, and the per-recipient result it returns."""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar, Sequence
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import Settings
+
+
+class Status(str, enum.Enum):
+    """What happened to one recipient's message."""
+
+    SENT = "sent"          # accepted by the server / provider
+    FAILED = "failed"      # permanently refused; retrying will not help
+    DEFERRED = "deferred"  # temporarily refused (4xx, 429, 5xx from an API, timeout): retry later
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One recipient's fully personalised message, as the send loop hands it to a transport.
+
+    SMTP and outbox transports use `mime` (complete RFC 5322 bytes, CRLF line endings); HTTP API
+    transports use the structured parts. Both describe the same message.
+    """
+
+    recipient_id: int               # ledger row id (or a running number for test sends)
+    to_email: str                   # bare address (may be non-ASCII / IDN)
+    to_name: str                    # display name, may be empty
+    from_addr: str                  # full From header value, e.g. 'News <news@example.org>'
+    envelope_from: str              # bare address used as MAIL FROM / return path
+    reply_to: str | None
+    subject: str
+    html: str
+    text: str
+    message_id: str                 # '<…@domain>' — also the idempotency anchor
+    headers: tuple[tuple[str, str], ...] = ()  # extra headers: List-Unsubscribe, List-Id, …
+    mime: bytes | None = None       # filled by the send loop when transport.needs_mime
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """The outcome for one recipient."""
+
+    recipient_id: int
+    status: Status
+    provider_id: str | None = None  # provider message id or the SMTP queue id reply
+    code: str | None = None         # SMTP reply code / provider error code
+    reason: str = ""                # human-readable reason, kept in the ledger
+    suppress: bool = False          # permanent address problem: add to the suppression list
+    retry_after: float | None = None  # seconds the provider asked us to wait
+
+
+class Transport(ABC):
+    """Open once, send batches, close. A result per recipient; whole-transport failures raise.
+
+    Raise `TransportAuthError` when credentials are refused (the run stops), and
+    `TransientTransportError` when nothing in a batch could be attempted (connection lost and not
+    re-established): the send loop defers the batch and backs off.
+    """
+
+    name: ClassVar[str] = ""
+    needs_mime: ClassVar[bool] = True   # the send loop builds OutgoingMessage.mime only when True
+    max_batch: ClassVar[int] = 100      # most messages one send_batch call takes
+    supports_connections: ClassVar[bool] = False  # whether --connections N > 1 means anything
+
+    def __init__(self, settings: "Settings", *, connections: int = 1):
+        self.settings = settings
+        self.connections = connections
+
+    def describe(self) -> str:
+        """One line naming where the messages go (host:port, folder, provider endpoint)."""
+        return self.name
+
+    def open(self) -> None:
+        """Connect / authenticate. Called once before the first batch."""
+
+    def close(self) -> None:
+        """Release connections. Safe to call more than once."""
+
+    @abstractmethod
+    def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        """Send up to `max_batch` messages; return one result per message, in the same order."""
+
+    def __enter__(self) -> "Transport":
+        self.open()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
