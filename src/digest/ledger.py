@@ -1,0 +1,509 @@
+"""The SQLite send ledger: one row per (issue, recipient), the sends themselves, the suppression list.
+
+Every state change is committed before the next step depends on it: a batch is claimed
+(pending → sending, attempts + 1) and COMMITTED before the transport sees it, and results are
+recorded right after. A crash therefore leaves at most the in-flight batches in `sending`; the next
+run reports them as "possibly delivered" and sends them again.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
+
+from .addresses import address_key
+from .errors import LedgerError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import Settings
+
+LEDGER_FILENAME = "ledger.sqlite3"
+
+# Recipient states. pending → sending → sent | failed | deferred; skipped = excluded after the
+# audience was fixed (suppressed meanwhile, or dropped from the list with --resume-changed).
+PENDING, SENDING, SENT, FAILED, DEFERRED, SKIPPED = "pending", "sending", "sent", "failed", "deferred", "skipped"
+RECIPIENT_STATES = (PENDING, SENDING, SENT, FAILED, DEFERRED, SKIPPED)
+
+# Each entry upgrades the schema by one version (PRAGMA user_version). Never edit a shipped entry:
+# append a new one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE sends (
+        id            INTEGER PRIMARY KEY,
+        slug          TEXT NOT NULL UNIQUE,
+        content_fp    TEXT NOT NULL,     -- Rendered.fingerprint of the issue
+        list_fp       TEXT NOT NULL,     -- sha256 of the subscriber file + the audience filter
+        settings_fp   TEXT NOT NULL,     -- sha256 of the settings that shape each message
+        list_path     TEXT NOT NULL,
+        subject       TEXT NOT NULL DEFAULT '',
+        audience      INTEGER NOT NULL DEFAULT 0,
+        skipped_json  TEXT NOT NULL DEFAULT '{}',  -- suppressed / invalid / duplicate / not in audience
+        state         TEXT NOT NULL,     -- sending | finished | stopped
+        created_at    TEXT NOT NULL,
+        started_at    TEXT,
+        finished_at   TEXT,
+        updated_at    TEXT NOT NULL
+    );
+    CREATE TABLE recipients (
+        id           INTEGER PRIMARY KEY,
+        send_id      INTEGER NOT NULL REFERENCES sends(id) ON DELETE CASCADE,
+        key          TEXT NOT NULL,      -- digest.addresses.address_key(email)
+        email        TEXT NOT NULL,
+        name         TEXT NOT NULL DEFAULT '',
+        fields_json  TEXT NOT NULL DEFAULT '{}',
+        tags_json    TEXT NOT NULL DEFAULT '[]',
+        line         INTEGER NOT NULL DEFAULT 0,
+        state        TEXT NOT NULL DEFAULT 'pending',
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        permanent    INTEGER NOT NULL DEFAULT 0,  -- failed because the provider refused for good
+        in_doubt     INTEGER NOT NULL DEFAULT 0,  -- was in flight when a run crashed
+        provider_id  TEXT,
+        code         TEXT,
+        last_error   TEXT,
+        claimed_at   TEXT,
+        sent_at      TEXT,
+        updated_at   TEXT NOT NULL,
+        UNIQUE (send_id, key)
+    );
+    CREATE INDEX recipients_by_state ON recipients (send_id, state, id);
+    CREATE TABLE suppressions (
+        key         TEXT PRIMARY KEY,
+        email       TEXT NOT NULL,
+        reason      TEXT NOT NULL,
+        source      TEXT NOT NULL DEFAULT 'manual',
+        created_at  TEXT NOT NULL
+    );
+    """,
+)
+
+
+def now_iso() -> str:
+    """The current UTC time as ISO 8601 text (sorts correctly as text)."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class SendRow:
+    """One issue's send as the ledger knows it."""
+
+    id: int
+    slug: str
+    content_fp: str
+    list_fp: str
+    settings_fp: str
+    list_path: str
+    subject: str
+    audience: int
+    skipped: dict
+    state: str
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+
+
+@dataclass(frozen=True)
+class RecipientRow:
+    """One recipient row, with what is needed to rebuild their message without the CSV."""
+
+    id: int
+    key: str
+    email: str
+    name: str
+    fields: dict
+    tags: tuple
+    line: int
+    state: str = PENDING
+    attempts: int = 0
+    permanent: bool = False
+    in_doubt: bool = False
+    provider_id: str | None = None
+    code: str | None = None
+    last_error: str | None = None
+    updated_at: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What to record for one recipient after the transport answered."""
+
+    recipient_id: int
+    state: str                 # sent | failed | deferred | pending (handed back, not attempted)
+    provider_id: str | None = None
+    code: str | None = None
+    error: str | None = None
+    permanent: bool = False
+
+
+_RECIPIENT_COLS = ("id, key, email, name, fields_json, tags_json, line, state, attempts, permanent, "
+                   "in_doubt, provider_id, code, last_error, updated_at")
+
+
+def _recipient(row: Sequence) -> RecipientRow:
+    return RecipientRow(id=row[0], key=row[1], email=row[2], name=row[3], fields=json.loads(row[4]),
+                        tags=tuple(json.loads(row[5])), line=row[6], state=row[7], attempts=row[8],
+                        permanent=bool(row[9]), in_doubt=bool(row[10]), provider_id=row[11],
+                        code=row[12], last_error=row[13], updated_at=row[14])
+
+
+_SEND_COLS = ("id, slug, content_fp, list_fp, settings_fp, list_path, subject, audience, skipped_json, "
+              "state, created_at, started_at, finished_at")
+
+
+def _send(row: Sequence) -> SendRow:
+    return SendRow(id=row[0], slug=row[1], content_fp=row[2], list_fp=row[3], settings_fp=row[4],
+                   list_path=row[5], subject=row[6], audience=row[7], skipped=json.loads(row[8]),
+                   state=row[9], created_at=row[10], started_at=row[11], finished_at=row[12])
+
+
+class Ledger:
+    """The SQLite ledger file (WAL mode). One connection, used by one thread."""
+
+    def __init__(self, path: Path | str, *, readonly: bool = False, timeout: float = 5.0):
+        self.path = Path(path)
+        self.readonly = readonly
+        try:
+            if readonly:
+                self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
+                                           timeout=timeout, isolation_level=None)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        except (sqlite3.Error, OSError) as exc:
+            raise self._error("cannot open", exc) from exc
+        try:
+            if not readonly:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                # NORMAL in WAL mode: a commit survives a process crash (kill -9); only a power loss
+                # can drop the last commits, and that is the trade for ~1 fsync per checkpoint.
+                self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise self._error("cannot use", exc) from exc
+
+    @classmethod
+    def for_settings(cls, settings: "Settings", *, readonly: bool = False) -> "Ledger":
+        """The ledger in the project's state folder (settings [paths] state)."""
+        return cls(ledger_path(settings), readonly=readonly)
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    def _error(self, doing: str, exc: BaseException) -> LedgerError:
+        text = str(exc)
+        hint = "check that the folder exists and is writable, and that the disk is not full"
+        if "readonly" in text or "read-only" in text:
+            hint = f"make {self.path} (and its folder) writable by this user; nothing was sent after this point"
+        elif "full" in text:
+            hint = "free disk space, then run the same command again: it resumes where it stopped"
+        elif "locked" in text:
+            hint = "another program holds the ledger open for writing; wait for it to finish"
+        elif "not a database" in text or "malformed" in text:
+            hint = f"{self.path} is damaged; restore it from a backup (PRAGMA integrity_check tells more)"
+        return LedgerError(f"ledger {self.path}: {doing}: {text}", hint)
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise LedgerError(f"ledger {self.path} has schema version {version}, newer than this digest "
+                              f"understands ({len(MIGRATIONS)}).", "upgrade digest")
+        if version == len(MIGRATIONS):
+            return
+        if self.readonly:
+            raise LedgerError(f"ledger {self.path} needs a schema upgrade but is opened read-only.",
+                              "run a command that writes (digest send) once")
+        for number in range(version, len(MIGRATIONS)):
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _split_sql(MIGRATIONS[number]):
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version={number + 1}")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def _write(self, doing: str, fn, *args):
+        """Run fn(*args) inside one IMMEDIATE transaction; any SQLite failure is a LedgerError."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise self._error(doing, exc) from exc
+        try:
+            result = fn(*args)
+            self._db.execute("COMMIT")
+            return result
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise self._error(doing, exc) from exc
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        try:
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # the transaction may already be gone (SQLite rolls back on some errors itself)
+
+    def _read(self, sql: str, params: Sequence = ()) -> list:
+        try:
+            return self._db.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise self._error("cannot read", exc) from exc
+
+    def close(self) -> None:
+        """Close the connection (a clean close also checkpoints the WAL file)."""
+        self._db.close()
+
+    def __enter__(self) -> "Ledger":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def integrity_check(self) -> str:
+        """PRAGMA integrity_check: 'ok' when the file is sound."""
+        return self._read("PRAGMA integrity_check")[0][0]
+
+    # --- suppression list ---------------------------------------------------------------------
+
+    def suppress(self, email: str, reason: str, source: str = "manual") -> bool:
+        """Add an address to the suppression list; False when it was already there."""
+        def do():
+            cur = self._db.execute(
+                "INSERT OR IGNORE INTO suppressions (key, email, reason, source, created_at) VALUES (?,?,?,?,?)",
+                (address_key(email), email.strip(), reason, source, now_iso()))
+            return cur.rowcount == 1
+        return self._write("cannot record the suppression", do)
+
+    def suppress_many(self, rows: Iterable[tuple[str, str]], source: str) -> int:
+        """Add (email, reason) pairs in one transaction; returns how many were new."""
+        def do():
+            before = self._db.total_changes
+            stamp = now_iso()
+            self._db.executemany(
+                "INSERT OR IGNORE INTO suppressions (key, email, reason, source, created_at) VALUES (?,?,?,?,?)",
+                ((address_key(e), e.strip(), r, source, stamp) for e, r in rows))
+            return self._db.total_changes - before
+        return self._write("cannot record the suppressions", do)
+
+    def unsuppress(self, email: str) -> bool:
+        """Remove an address from the suppression list; False when it was not there."""
+        return self._write("cannot remove the suppression", lambda: self._db.execute(
+            "DELETE FROM suppressions WHERE key = ?", (address_key(email),)).rowcount == 1)
+
+    def is_suppressed(self, email: str) -> bool:
+        """Whether the address (by address_key) is on the suppression list."""
+        return bool(self._read("SELECT 1 FROM suppressions WHERE key = ?", (address_key(email),)))
+
+    def suppressed_keys(self) -> set[str]:
+        """Every suppressed address_key (loaded once per send; a few MB even for 100,000 keys)."""
+        return {row[0] for row in self._read("SELECT key FROM suppressions")}
+
+    def iter_suppressions(self) -> Iterator[tuple[str, str, str, str]]:
+        """(email, reason, source, created_at) rows, oldest first."""
+        try:
+            yield from self._db.execute(
+                "SELECT email, reason, source, created_at FROM suppressions ORDER BY created_at, key")
+        except sqlite3.Error as exc:
+            raise self._error("cannot read", exc) from exc
+
+    # --- sends --------------------------------------------------------------------------------
+
+    def get_send(self, slug: str) -> SendRow | None:
+        """The send of this issue, or None when it never started."""
+        rows = self._read(f"SELECT {_SEND_COLS} FROM sends WHERE slug = ?", (slug,))
+        return _send(rows[0]) if rows else None
+
+    def create_send(self, slug: str, *, content_fp: str, list_fp: str, settings_fp: str, list_path: str,
+                    subject: str, recipients: Iterable[RecipientRow | tuple], skipped: dict | None = None) -> SendRow:
+        """Fix the audience: the send row and every recipient row, in ONE transaction.
+
+        `recipients` is consumed lazily (streamed from the CSV); if it raises, nothing is kept.
+        Items are RecipientRow or (key, email, name, fields, tags, line) tuples.
+        """
+        def do():
+            stamp = now_iso()
+            cur = self._db.execute(
+                "INSERT INTO sends (slug, content_fp, list_fp, settings_fp, list_path, subject, state, "
+                "created_at, started_at, updated_at) VALUES (?,?,?,?,?,?,'sending',?,?,?)",
+                (slug, content_fp, list_fp, settings_fp, list_path, subject, stamp, stamp, stamp))
+            send_id = cur.lastrowid
+            before = self._db.total_changes
+            self._db.executemany(
+                "INSERT INTO recipients (send_id, key, email, name, fields_json, tags_json, line, updated_at) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (_recipient_params(send_id, r, stamp) for r in recipients))
+            audience = self._db.total_changes - before
+            self._db.execute("UPDATE sends SET audience = ?, skipped_json = ? WHERE id = ?",
+                             (audience, json.dumps(dict(skipped or {})), send_id))
+            return send_id
+        send_id = self._write("cannot fix the audience", do)
+        return self.get_send(slug)  # type: ignore[return-value]
+
+    def amend_send(self, send_id: int, *, content_fp: str, list_fp: str, settings_fp: str,
+                   list_path: str, subject: str, recipients: Iterable | None = None,
+                   skipped: dict | None = None) -> tuple[int, int]:
+        """Accept changed content/list/settings (--resume-changed): new fingerprints; when
+        `recipients` is given (the list changed), add the new ones and skip the unsent ones that
+        left the list. Returns (added, dropped)."""
+        def do():
+            stamp = now_iso()
+            self._db.execute(
+                "UPDATE sends SET content_fp=?, list_fp=?, settings_fp=?, list_path=?, subject=?, updated_at=? "
+                "WHERE id=?", (content_fp, list_fp, settings_fp, list_path, subject, stamp, send_id))
+            if recipients is None:
+                return 0, 0
+            # Stream the current list into a temporary table, then diff it against the audience.
+            self._db.execute("CREATE TEMP TABLE IF NOT EXISTS incoming (send_id, key PRIMARY KEY, email, name, "
+                             "fields_json, tags_json, line, updated_at)")
+            self._db.execute("DELETE FROM incoming")
+            self._db.executemany("INSERT OR IGNORE INTO incoming VALUES (?,?,?,?,?,?,?,?)",
+                                 (_recipient_params(send_id, r, stamp) for r in recipients))
+            added = self._db.execute(
+                "INSERT OR IGNORE INTO recipients (send_id, key, email, name, fields_json, tags_json, line, "
+                "updated_at) SELECT * FROM incoming ORDER BY line").rowcount
+            dropped = self._db.execute(
+                "UPDATE recipients SET state='skipped', last_error='no longer in the list', updated_at=? "
+                "WHERE send_id=? AND state IN ('pending','deferred','failed') AND permanent=0 "
+                "AND key NOT IN (SELECT key FROM incoming)", (stamp, send_id)).rowcount
+            audience = self._db.execute("SELECT count(*) FROM recipients WHERE send_id=?", (send_id,)).fetchone()[0]
+            self._db.execute("UPDATE sends SET audience=?, skipped_json=? WHERE id=?",
+                             (audience, json.dumps(dict(skipped or {})), send_id))
+            self._db.execute("DROP TABLE incoming")
+            return added, dropped
+        return self._write("cannot record the changed send", do)
+
+    def set_send_state(self, send_id: int, state: str) -> None:
+        """sending / stopped / finished (finished also stamps finished_at)."""
+        def do():
+            stamp = now_iso()
+            self._db.execute(
+                "UPDATE sends SET state=?, updated_at=?, finished_at=CASE WHEN ?='finished' THEN ? ELSE finished_at END "
+                "WHERE id=?", (state, stamp, state, stamp, send_id))
+        self._write("cannot record the send state", do)
+
+    # --- recipients ---------------------------------------------------------------------------
+
+    def prepare_run(self, send_id: int, *, retry_failed: bool = False, include_pending: bool = True) -> dict:
+        """Start a run: in-flight rows from a crash → pending (flagged in_doubt), deferred → pending,
+        (retry) transient failures → pending, and newly suppressed addresses → skipped.
+        Returns counts {'in_doubt', 'deferred', 'failed', 'suppressed'}."""
+        def do():
+            stamp = now_iso()
+            counts = {}
+            counts["suppressed"] = self._db.execute(
+                "UPDATE recipients SET state='skipped', last_error='suppressed: ' || "
+                "(SELECT reason FROM suppressions s WHERE s.key = recipients.key), updated_at=? "
+                "WHERE send_id=? AND state IN ('pending','deferred','sending','failed') "
+                "AND key IN (SELECT key FROM suppressions)", (stamp, send_id)).rowcount
+            counts["in_doubt"] = self._db.execute(
+                "UPDATE recipients SET state='pending', in_doubt=1, "
+                "last_error='possibly delivered: in flight when a run stopped', updated_at=? "
+                "WHERE send_id=? AND state='sending'", (stamp, send_id)).rowcount
+            counts["deferred"] = self._db.execute(
+                "UPDATE recipients SET state='pending', updated_at=? WHERE send_id=? AND state='deferred'",
+                (stamp, send_id)).rowcount
+            counts["failed"] = 0
+            if retry_failed:
+                counts["failed"] = self._db.execute(
+                    "UPDATE recipients SET state='pending', updated_at=? "
+                    "WHERE send_id=? AND state='failed' AND permanent=0", (stamp, send_id)).rowcount
+            self._db.execute("UPDATE sends SET state='sending', updated_at=? WHERE id=?", (stamp, send_id))
+            return counts
+        return self._write("cannot start the run", do)
+
+    def claim(self, send_id: int, limit: int, *, ids: Sequence[int] | None = None,
+              from_state: str = PENDING) -> list[RecipientRow]:
+        """Claim up to `limit` rows (`from_state` → sending, attempts + 1) and COMMIT before returning.
+
+        With `ids`, claim exactly those rows (still in `from_state`). If the write fails (read-only
+        file, full disk, lock) a LedgerError is raised and nothing may be sent.
+        """
+        def do():
+            stamp = now_iso()
+            if ids is not None:
+                marks = ",".join("?" * len(ids))
+                where = f"id IN ({marks}) AND state = ?"
+                params: tuple = (*ids, from_state)
+            else:
+                where = "id IN (SELECT id FROM recipients WHERE send_id = ? AND state = ? ORDER BY id LIMIT ?)"
+                params = (send_id, from_state, limit)
+            rows = self._db.execute(
+                f"UPDATE recipients SET state='sending', attempts=attempts+1, claimed_at=?, updated_at=? "
+                f"WHERE {where} RETURNING {_RECIPIENT_COLS}", (stamp, stamp, *params)).fetchall()
+            return sorted((_recipient(r) for r in rows), key=lambda r: r.id)
+        return self._write("cannot claim the next batch", do)
+
+    def record(self, outcomes: Sequence[Outcome], suppress: Sequence[tuple[str, str]] = ()) -> None:
+        """Record transport results (and new suppressions) in one transaction."""
+        if not outcomes and not suppress:
+            return
+
+        def do():
+            stamp = now_iso()
+            self._db.executemany(
+                "UPDATE recipients SET state=?, provider_id=coalesce(?, provider_id), code=?, last_error=?, "
+                "permanent=?, updated_at=?, sent_at=CASE WHEN ?='sent' THEN ? ELSE sent_at END, "
+                "attempts=CASE WHEN ?='pending' THEN max(attempts-1, 0) ELSE attempts END WHERE id=?",
+                [(o.state, o.provider_id, o.code, o.error, int(o.permanent), stamp, o.state, stamp, o.state,
+                  o.recipient_id) for o in outcomes])
+            if suppress:
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO suppressions (key, email, reason, source, created_at) "
+                    "VALUES (?,?,?,'bounce',?)", [(address_key(e), e, r, stamp) for e, r in suppress])
+        self._write("cannot record the results", do)
+
+    def counts(self, send_id: int) -> dict[str, int]:
+        """How many recipients are in each state (every state present, zero when none)."""
+        counts = dict.fromkeys(RECIPIENT_STATES, 0)
+        for state, n in self._read("SELECT state, count(*) FROM recipients WHERE send_id=? GROUP BY state",
+                                   (send_id,)):
+            counts[state] = n
+        return counts
+
+    def failed_transient(self, send_id: int) -> int:
+        """How many failed rows `digest retry` would try again (not refused for good)."""
+        return self._read("SELECT count(*) FROM recipients WHERE send_id=? AND state='failed' AND permanent=0",
+                          (send_id,))[0][0]
+
+    def in_doubt_sent(self, send_id: int) -> int:
+        """How many rows were re-sent after a crash (possibly received twice)."""
+        return self._read("SELECT count(*) FROM recipients WHERE send_id=? AND in_doubt=1", (send_id,))[0][0]
+
+    def recipients(self, send_id: int, states: Sequence[str] = RECIPIENT_STATES, limit: int | None = None
+                   ) -> list[RecipientRow]:
+        """Rows in the given states, in list order."""
+        marks = ",".join("?" * len(states))
+        sql = f"SELECT {_RECIPIENT_COLS} FROM recipients WHERE send_id=? AND state IN ({marks}) ORDER BY id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [_recipient(r) for r in self._read(sql, (send_id, *states))]
+
+    def has_state(self, send_id: int, state: str) -> bool:
+        """Whether any row of the send is in `state`."""
+        return bool(self._read("SELECT 1 FROM recipients WHERE send_id=? AND state=? LIMIT 1", (send_id, state)))
+
+
+def _recipient_params(send_id: int, r, stamp: str) -> tuple:
+    if isinstance(r, RecipientRow):
+        key, email, name, fields, tags, line = r.key, r.email, r.name, r.fields, r.tags, r.line
+    else:
+        key, email, name, fields, tags, line = r
+    return (send_id, key, email, name, json.dumps(dict(fields), ensure_ascii=False),
+            json.dumps(sorted(tags), ensure_ascii=False), line, stamp)
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements (they contain no ';' inside literals)."""
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def ledger_path(settings: "Settings") -> Path:
+    """Where the ledger of this project lives."""
+    return settings.path("state") / LEDGER_FILENAME
