@@ -26,6 +26,7 @@ class NewsletterSettings:
     postal_address: str = "Example Organisation, 1 Example Street, 1000 AA Example City"
     website: str = "https://example.org"
     logo: str | None = None
+    assets_url: str = "https://example.org/newsletter/"  # where relative image paths are published
     language: str = "en"
     template: str = "newsletter"
     why: str = "You are receiving this because you subscribed to our newsletter."

@@ -1,0 +1,319 @@
+"""Issue file (YAML) → Issue/Section objects; every error names the file, the line and the field."""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import yaml
+
+from .errors import IssueError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import Settings
+
+ISSUE_SUFFIXES = (".yaml", ".yml")
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+
+@dataclass(frozen=True)
+class Image:
+    src: str
+    alt: str
+    href: str | None = None
+    width: int | None = None
+
+
+@dataclass(frozen=True)
+class Link:
+    label: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    body: str  # Markdown
+    image: Image | None = None
+    cta: Link | None = None
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One newsletter issue, as written in its file."""
+
+    path: Path
+    slug: str
+    subject: str
+    preheader: str
+    title: str
+    date: dt.date
+    intro: str
+    sections: tuple[Section, ...]
+    kicker: str | None = None
+    header_image: Image | None = None
+    outro: str = ""
+    send_at: dt.datetime | None = None
+    not_after: dt.datetime | None = None
+    audience: tuple[str, ...] = ()
+    template: str | None = None
+    lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    def line_of(self, dotted: str) -> int:
+        """Line where a field was written (1 when unknown)."""
+        return self.lines.get(dotted, 1)
+
+
+# --- YAML with line numbers -------------------------------------------------------------------
+
+class _Node:
+    """A YAML value together with the line it starts on."""
+
+    __slots__ = ("value", "line", "key_lines")
+
+    def __init__(self, value: Any, line: int, key_lines: dict[str, int] | None = None):
+        self.value = value
+        self.line = line
+        self.key_lines = key_lines or {}
+
+
+def _convert(node: yaml.Node, where: Path) -> _Node:
+    line = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, _Node] = {}
+        key_lines: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise IssueError(f"{where}:{key_node.start_mark.line + 1}: keys must be plain words.")
+            key = key_node.value
+            if key in out:
+                raise IssueError(f"{where}:{key_node.start_mark.line + 1}: '{key}' is given twice "
+                                 f"(first on line {key_lines[key]}).", "keep one of them")
+            key_lines[key] = key_node.start_mark.line + 1
+            out[key] = _convert(value_node, where)
+        return _Node(out, line, key_lines)
+    if isinstance(node, yaml.SequenceNode):
+        return _Node([_convert(n, where) for n in node.value], line)
+    # Scalars stay strings (YAML 1.1 would turn "no" into False and dates into objects); only an
+    # explicit null (~, null, or nothing) becomes None.
+    if node.tag == "tag:yaml.org,2002:null" and node.style is None:
+        return _Node(None, line)
+    return _Node(node.value, line)
+
+
+def _parse_yaml(path: Path) -> _Node:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise IssueError(f"{path}: no such issue file.", "check the name, or run `digest new \"Title\"`")
+    except UnicodeDecodeError as exc:
+        raise IssueError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}).",
+                         "save the file as UTF-8")
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise IssueError(f"{path}{line}: broken YAML: {problem}.",
+                         "check indentation and quote values that contain ': ' or start with a symbol")
+    except yaml.YAMLError as exc:
+        raise IssueError(f"{path}: broken YAML: {exc}.")
+    if node is None:
+        raise IssueError(f"{path}: the file is empty.", "see the README's 'Issue files' section for the format")
+    return _convert(node, path)
+
+
+# --- validation -------------------------------------------------------------------------------
+
+class _Reader:
+    """Reads fields out of a mapping node, naming file, line and field in every error."""
+
+    def __init__(self, path: Path, node: _Node, prefix: str, lines: dict[str, int]):
+        self.path, self.node, self.prefix, self.lines = path, node, prefix, lines
+        if not isinstance(node.value, dict):
+            what = prefix.rstrip(".") or "the issue"
+            raise IssueError(f"{path}:{node.line}: {what} must be a mapping of 'key: value' lines.")
+        for key, line in node.key_lines.items():
+            lines[prefix + key] = line
+
+    def _where(self, key: str | None = None) -> str:
+        line = self.node.key_lines.get(key, self.node.line) if key else self.node.line
+        return f"{self.path}:{line}"
+
+    def check_keys(self, allowed: tuple[str, ...]) -> None:
+        for key in self.node.value:
+            if key not in allowed:
+                guess = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+                did = f" Did you mean '{guess[0]}'?" if guess else ""
+                raise IssueError(f"{self._where(key)}: unknown field '{self.prefix}{key}'.{did}",
+                                 f"allowed here: {', '.join(allowed)}")
+
+    def raw(self, key: str) -> _Node | None:
+        return self.node.value.get(key)
+
+    def text(self, key: str, *, required: bool = True, default: str = "") -> str:
+        node = self.raw(key)
+        if node is None or node.value is None:
+            if required:
+                raise IssueError(f"{self._where()}: {self.prefix.rstrip('.') or 'the issue'} is missing "
+                                 f"the required field '{self.prefix}{key}'.",
+                                 "see the README's 'Issue files' section")
+            return default
+        if not isinstance(node.value, str):
+            raise IssueError(f"{self.path}:{node.line}: '{self.prefix}{key}' must be text, "
+                             f"not a {'list' if isinstance(node.value, list) else 'mapping'}.")
+        value = node.value.strip()
+        if required and not value:
+            raise IssueError(f"{self.path}:{node.line}: '{self.prefix}{key}' is empty.", "write something there")
+        return value
+
+    def parsed(self, key: str, parse: Callable[[str], Any], what: str, *, required: bool = False) -> Any:
+        text = self.text(key, required=required)
+        if not text:
+            return None
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise IssueError(f"{self.path}:{self.node.key_lines[key]}: '{self.prefix}{key}' = {text!r} "
+                             f"is not {what} ({exc}).")
+
+    def child(self, key: str, prefix: str) -> "_Reader | None":
+        node = self.raw(key)
+        if node is None or node.value is None:
+            return None
+        return _Reader(self.path, node, prefix, self.lines)
+
+
+ISSUE_KEYS = ("subject", "preheader", "title", "kicker", "date", "send_at", "not_after", "audience",
+              "template", "header_image", "intro", "sections", "outro")
+IMAGE_KEYS = ("src", "alt", "href", "width")
+SECTION_KEYS = ("title", "body", "image", "cta")
+CTA_KEYS = ("label", "url")
+
+
+def _aware_datetime(text: str) -> dt.datetime:
+    value = dt.datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError("it has no time zone: add one, e.g. 2024-01-11T09:00+01:00 or …Z for UTC")
+    return value
+
+
+def _image(reader: _Reader | None) -> Image | None:
+    if reader is None:
+        return None
+    reader.check_keys(IMAGE_KEYS)
+    src = reader.text("src")
+    alt_node = reader.raw("alt")
+    if alt_node is None or alt_node.value is None or not str(alt_node.value).strip():
+        raise IssueError(f"{reader._where()}: image '{src}' has no alt text ('{reader.prefix}alt').",
+                         "describe the image in a few words; screen readers and image-blocking clients show it")
+    width = reader.parsed("width", int, "a whole number of pixels")
+    return Image(src=src, alt=reader.text("alt"), href=reader.text("href", required=False) or None, width=width)
+
+
+def _url(reader: _Reader, key: str) -> str:
+    url = reader.text(key)
+    if not re.match(r"^(https?://|mailto:)\S+$", url):
+        raise IssueError(f"{reader.path}:{reader.node.key_lines[key]}: '{reader.prefix}{key}' = {url!r} "
+                         "is not a link.", "links start with https://, http:// or mailto:")
+    return url
+
+
+def load_issue(path: Path | str) -> Issue:
+    """Read and validate one issue file."""
+    path = Path(path)
+    root = _parse_yaml(path)
+    lines: dict[str, int] = {}
+    top = _Reader(path, root, "", lines)
+    top.check_keys(ISSUE_KEYS)
+    slug = path.stem
+    if not SLUG_RE.match(slug):
+        raise IssueError(f"{path}: the file name '{slug}' must be lower-case letters, digits, '-', '.' or '_'.",
+                         "rename the file; the name is the issue's slug in URLs and the ledger")
+
+    sections_node = top.raw("sections")
+    if sections_node is None or sections_node.value is None:
+        raise IssueError(f"{path}:{root.line}: the issue has no 'sections'.", "add at least one section")
+    if not isinstance(sections_node.value, list) or not sections_node.value:
+        raise IssueError(f"{path}:{sections_node.line}: 'sections' must be a list of sections "
+                         "(each starting with '- title: …').")
+    sections = []
+    for i, node in enumerate(sections_node.value):
+        sec = _Reader(path, node, f"sections[{i}].", lines)
+        sec.check_keys(SECTION_KEYS)
+        if sec.raw("title") is None or not (sec.raw("title").value or "").strip():
+            raise IssueError(f"{path}:{node.line}: section {i + 1} has no title ('sections[{i}].title').",
+                             "every section needs a title")
+        cta_reader = sec.child("cta", f"sections[{i}].cta.")
+        cta = None
+        if cta_reader is not None:
+            cta_reader.check_keys(CTA_KEYS)
+            cta = Link(label=cta_reader.text("label"), url=_url(cta_reader, "url"))
+        sections.append(Section(title=sec.text("title"), body=sec.text("body"),
+                                image=_image(sec.child("image", f"sections[{i}].image.")), cta=cta))
+
+    audience_node = top.raw("audience")
+    audience: tuple[str, ...] = ()
+    if audience_node is not None and audience_node.value is not None:
+        items = audience_node.value if isinstance(audience_node.value, list) else [audience_node]
+        tags = []
+        for item in items:
+            if not isinstance(item.value, str) or not item.value.strip():
+                raise IssueError(f"{path}:{item.line}: 'audience' must be a tag or a list of tags.")
+            tags.append(item.value.strip().lower())
+        audience = tuple(tags)
+
+    send_at = top.parsed("send_at", _aware_datetime, "an ISO date-time with a time zone")
+    not_after = top.parsed("not_after", _aware_datetime, "an ISO date-time with a time zone")
+    if send_at and not_after and not_after <= send_at:
+        raise IssueError(f"{path}:{lines['not_after']}: 'not_after' ({not_after.isoformat()}) must be later than "
+                         f"'send_at' ({send_at.isoformat()}).")
+    return Issue(
+        path=path,
+        slug=slug,
+        subject=top.text("subject"),
+        preheader=top.text("preheader", required=False),
+        title=top.text("title"),
+        kicker=top.text("kicker", required=False) or None,
+        date=top.parsed("date", dt.date.fromisoformat, "a date like 2023-12-21", required=True),
+        intro=top.text("intro", required=False),
+        sections=tuple(sections),
+        header_image=_image(top.child("header_image", "header_image.")),
+        outro=top.text("outro", required=False),
+        send_at=send_at,
+        not_after=not_after,
+        audience=audience,
+        template=top.text("template", required=False) or None,
+        lines=lines,
+    )
+
+
+def issue_paths(settings: "Settings") -> list[Path]:
+    """Every issue file in the issues folder, sorted by name."""
+    folder = settings.path("issues")
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix in ISSUE_SUFFIXES and p.is_file())
+
+
+def find_issue(settings: "Settings", name: str) -> Path:
+    """Resolve ISSUE on the command line: a path to a file, or a slug in the issues folder."""
+    candidate = Path(name)
+    if candidate.suffix in ISSUE_SUFFIXES or "/" in name:
+        if candidate.is_file():
+            return candidate
+        raise IssueError(f"{name}: no such issue file.", "check the path")
+    folder = settings.path("issues")
+    for suffix in ISSUE_SUFFIXES:
+        if (folder / f"{name}{suffix}").is_file():
+            return folder / f"{name}{suffix}"
+    slugs = [p.stem for p in issue_paths(settings)]
+    guess = difflib.get_close_matches(name, slugs, n=1)
+    did = f" Did you mean '{guess[0]}'?" if guess else ""
+    raise IssueError(f"no issue '{name}' in {folder}.{did}",
+                     f"issues there: {', '.join(slugs) or 'none'}; or give a path to an issue file")

@@ -1,0 +1,147 @@
+"""Rendered issue + Subscriber → that subscriber's OutgoingMessage, by cheap slot substitution."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+from email.utils import parseaddr
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping, Protocol
+
+from .addresses import address_key
+from .errors import ConfigError, MergeError
+from .transports.base import OutgoingMessage
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import Settings
+    from .render import Rendered
+    from .subscribers import Subscriber
+
+# Values computed per recipient by digest itself; every other field comes from the list.
+COMPUTED_FIELDS = frozenset({"unsubscribe_url", "web_version_url", "email"})
+_HEADER_UNSAFE = re.compile(r"[\r\n\0]")
+
+
+class Signer(Protocol):
+    def sign(self, newsletter_id: str, email: str) -> str: ...
+
+
+def header_safe(value: str) -> str:
+    """Remove CR, LF and NUL so a value can never start a new header line."""
+    return _HEADER_UNSAFE.sub(" ", value)
+
+
+def _escape_html(value: str) -> str:
+    return html.escape(value, quote=True)
+
+
+def _slugify(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "newsletter"
+
+
+class Personalizer:
+    """Fills one rendered issue for many subscribers; everything per-issue is prepared here once."""
+
+    def __init__(self, rendered: "Rendered", settings: "Settings", signer: Signer, *,
+                 subject_prefix: str = "", source: Path | str | None = None):
+        self.rendered = rendered
+        self.settings = settings
+        self.signer = signer
+        self.subject_prefix = subject_prefix
+        self.source = str(source) if source else "subscriber list"
+        nl = settings.newsletter
+        self.from_addr = header_safe(nl.from_)
+        from_name, from_email = parseaddr(self.from_addr)
+        if "@" not in from_email:
+            raise ConfigError(f"{settings.where('newsletter')} from = {nl.from_!r} is not an email address.",
+                              'write it as "Name <address@domain>"')
+        self.from_email = from_email
+        self.domain = from_email.rpartition("@")[2].lower()
+        self.envelope_from = settings.send.bounce_address or from_email
+        self.reply_to = header_safe(nl.reply_to) if nl.reply_to else None
+        list_key = nl.list_id or f"{_slugify(nl.name)}.{self.domain}"
+        self.newsletter_id = list_key
+        self.list_id = f"{header_safe(nl.name)} <{list_key}>"
+        self.unsubscribe_template = settings.unsubscribe.url
+        if "{token}" not in self.unsubscribe_template:
+            raise ConfigError(f"{settings.where('unsubscribe')} url = {self.unsubscribe_template!r} has no {{token}}.",
+                              "the unsubscribe URL must carry the signed token, e.g. https://…/unsubscribe?token={token}")
+        self.web_version_url = settings.unsubscribe.web_version_url.format(slug=rendered.slug)
+        self.mailto = settings.unsubscribe.mailto
+        self.defaults: Mapping[str, str] = settings.merge.defaults
+        self.needed = rendered.fields - COMPUTED_FIELDS
+        self.slug = rendered.slug
+
+    def unsubscribe_url(self, email: str) -> str:
+        """The signed one-click unsubscribe link for one address."""
+        token = self.signer.sign(self.newsletter_id, email)
+        return self.unsubscribe_template.format(token=token, slug=self.slug)
+
+    def values_for(self, sub: "Subscriber") -> dict[str, str]:
+        """Merge values for one subscriber: list columns, then declared defaults for empty ones."""
+        values: dict[str, str] = {}
+        for name in self.needed:
+            value = sub.fields.get(name, "")
+            if not value:
+                value = self.defaults.get(name, "") if name in self.defaults else None
+            if value is None:
+                raise MergeError(
+                    f"{self.source}:{sub.line}: {sub.email} has no value for the merge field '{name}' "
+                    "used by the issue, and it has no default.",
+                    f"fill the '{name}' column, or add {name} = \"…\" to [merge] defaults in digest.toml",
+                )
+            values[name] = value
+        values["email"] = sub.email
+        values["unsubscribe_url"] = self.unsubscribe_url(sub.email)
+        values["web_version_url"] = self.web_version_url
+        return values
+
+    def check(self, sub: "Subscriber") -> None:
+        """Raise MergeError if the issue uses a field this subscriber lacks and that has no default."""
+        for name in self.needed:
+            if not sub.fields.get(name) and name not in self.defaults:
+                self.values_for(sub)  # raises with the full message
+
+    def message_id(self, email: str) -> str:
+        """Stable per (issue, recipient): a re-sent in-flight message keeps its Message-ID."""
+        h = hashlib.sha256(f"{self.newsletter_id}\0{self.slug}\0{address_key(email)}".encode()).hexdigest()[:24]
+        return f"<{self.slug}.{h}@{self.domain}>"
+
+    def headers_for(self, unsubscribe_url: str) -> tuple[tuple[str, str], ...]:
+        """List-Id and the RFC 2369 / RFC 8058 unsubscribe headers."""
+        targets = [f"<{unsubscribe_url}>"]
+        if self.mailto:
+            targets.append(f"<mailto:{self.mailto}?subject=unsubscribe>")
+        headers = [("List-Id", self.list_id), ("List-Unsubscribe", ", ".join(targets))]
+        if unsubscribe_url.startswith("https://"):
+            headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+        return tuple(headers)
+
+    def message_for(self, sub: "Subscriber", recipient_id: int) -> OutgoingMessage:
+        """This subscriber's message: subject, html and text filled, headers set, MIME not yet built."""
+        values = self.values_for(sub)
+        r = self.rendered
+        header_values = {k: header_safe(v) for k, v in values.items()}
+        return OutgoingMessage(
+            recipient_id=recipient_id,
+            to_email=header_safe(sub.email),
+            to_name=header_safe(sub.name),
+            from_addr=self.from_addr,
+            envelope_from=self.envelope_from,
+            reply_to=self.reply_to,
+            subject=self.subject_prefix + r.subject.fill(header_values),
+            html=r.html.fill(values, _escape_html),
+            text=r.text.fill(values),
+            message_id=self.message_id(sub.email),
+            headers=self.headers_for(values["unsubscribe_url"]),
+        )
+
+    def web_version(self, example_values: Mapping[str, str] | None = None) -> tuple[str, str]:
+        """(html, text) of the public web version: defaults for merge fields, the generic unsubscribe page."""
+        values = {name: self.defaults.get(name, "") for name in self.needed}
+        values.update(example_values or {})
+        values.setdefault("email", "you")
+        values.setdefault("unsubscribe_url", self.unsubscribe_template.split("?")[0])
+        values.setdefault("web_version_url", self.web_version_url)
+        return self.rendered.html.fill(values, _escape_html), self.rendered.text.fill(values)

@@ -1,0 +1,247 @@
+"""Issue → Rendered (subject, preheader, html, text with merge slots): Jinja → MJML → HTML → inlined CSS.
+
+Runs once per issue. Per-recipient work is `SlotText.fill` (see personalize.py), never this.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin, urlparse
+
+import jinja2
+from markupsafe import Markup
+
+from . import markdown
+from .errors import RenderError
+from .issue import Issue
+from .slots import SlotText, content_to_slots, slot
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import Settings
+
+GMAIL_CLIP_BYTES = 102 * 1024  # Gmail hides everything after ~102 KB of HTML behind "[Message clipped]"
+
+# Every element MJML 4 defines. mjml-python passes unknown elements through silently, so we check.
+MJML_TAGS = frozenset("""
+mjml mj-head mj-body mj-attributes mj-all mj-class mj-breakpoint mj-font mj-html-attributes
+mj-html-attribute mj-selector mj-preview mj-style mj-title mj-raw mj-include mj-accordion
+mj-accordion-element mj-accordion-title mj-accordion-text mj-button mj-carousel mj-carousel-image
+mj-column mj-divider mj-group mj-hero mj-image mj-navbar mj-navbar-link mj-section mj-social
+mj-social-element mj-spacer mj-table mj-text mj-wrapper
+""".split())
+_MJ_TAG_RE = re.compile(r"<(mj-[a-zA-Z-]+|mjml)\b")
+
+COLOR_SCHEME_META = ('<meta name="color-scheme" content="light dark">'
+                     '<meta name="supported-color-schemes" content="light dark">')
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """An issue rendered once: every part still carries its merge slots."""
+
+    issue: Issue
+    subject: SlotText
+    preheader: SlotText
+    html: SlotText
+    text: SlotText
+    fingerprint: str
+    assets: tuple[Path, ...]  # local image files the issue refers to by relative path
+
+    @property
+    def slug(self) -> str:
+        return self.issue.slug
+
+    @property
+    def fields(self) -> frozenset[str]:
+        """Every merge field used anywhere in the message."""
+        return self.subject.fields | self.preheader.fields | self.html.fields | self.text.fields
+
+    @property
+    def html_bytes(self) -> int:
+        return len(self.html.raw.encode("utf-8"))
+
+
+class SlotProxy:
+    """`subscriber` in templates: any attribute becomes that field's merge slot."""
+
+    def __getattr__(self, name: str) -> Markup:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return Markup(slot(name))
+
+    __getitem__ = __getattr__
+
+
+def _longdate(value: dt.date) -> str:
+    return f"{value.day} {value:%B %Y}"
+
+
+def _hostname(url: str) -> str:
+    return urlparse(url).hostname or url
+
+
+def _environment(settings: "Settings", asset_base: str) -> jinja2.Environment:
+    folder = settings.path("templates")
+    if not folder.is_dir():
+        raise RenderError(f"templates folder {folder} does not exist.",
+                          "set [paths] templates in digest.toml, or copy templates/ from the digest repository")
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(folder)),
+        autoescape=lambda name: bool(name) and not name.endswith(".txt.j2"),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    env.filters["markdown"] = lambda text: Markup(markdown.to_html(text))
+    env.filters["markdown_text"] = markdown.to_text
+    env.filters["asset"] = lambda src: _asset_url(src, asset_base)
+    env.filters["longdate"] = _longdate
+    env.filters["hostname"] = _hostname
+    return env
+
+
+def _asset_url(src: str, asset_base: str) -> str:
+    if re.match(r"^[a-z][a-z0-9+.-]*:", src, re.I) or src.startswith("//"):
+        return src
+    return urljoin(asset_base, src.lstrip("./") if src.startswith("./") else src)
+
+
+def _template_location(exc: BaseException, folder: Path) -> str:
+    """file:line of the innermost template frame in a Jinja traceback."""
+    where = ""
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.startswith(str(folder)):
+            where = f"{Path(filename).relative_to(folder.parent)}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return where
+
+
+def _render_template(env: jinja2.Environment, name: str, context: dict[str, Any], settings: "Settings") -> str:
+    folder = settings.path("templates")
+    try:
+        return env.get_template(name).render(context)
+    except jinja2.TemplateNotFound as exc:
+        available = sorted(p.name for p in folder.glob("*.j2"))
+        raise RenderError(f"template '{exc.name}' not found in {folder}.",
+                          f"templates there: {', '.join(available) or 'none'}; "
+                          "check [newsletter] template in digest.toml or the issue's 'template' field")
+    except jinja2.TemplateSyntaxError as exc:
+        where = f"{Path(exc.filename).relative_to(folder.parent)}:{exc.lineno}" if exc.filename else name
+        raise RenderError(f"{where}: template syntax error: {exc.message}.")
+    except jinja2.UndefinedError as exc:
+        where = _template_location(exc, folder) or f"templates/{name}"
+        raise RenderError(f"{where}: undefined template variable: {exc.message}.",
+                          "fix the name, or add the value to digest.toml / the issue file")
+
+
+def _check_mjml(mjml_source: str, settings: "Settings", template: str) -> None:
+    for match in _MJ_TAG_RE.finditer(mjml_source):
+        tag = match.group(1).lower()
+        if tag not in MJML_TAGS:
+            line = mjml_source.count("\n", 0, match.start()) + 1
+            raise RenderError(f"{_find_in_templates(settings, '<' + match.group(1)) or f'templates/{template} (MJML line {line})'}: "
+                              f"unknown MJML element <{match.group(1)}>.",
+                              "see https://documentation.mjml.io for the elements MJML knows")
+
+
+def _find_in_templates(settings: "Settings", needle: str) -> str | None:
+    folder = settings.path("templates")
+    for path in sorted(folder.rglob("*.j2")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if needle in line:
+                return f"{path.relative_to(folder.parent)}:{number}"
+    return None
+
+
+def compile_mjml(mjml_source: str, settings: "Settings", template: str) -> str:
+    """MJML → HTML with mjml-python (the Rust MRML port), after a strict element check."""
+    _check_mjml(mjml_source, settings, template)
+    import mjml  # imported here: `digest --help` must not pay for it
+
+    try:
+        return mjml.mjml2html(mjml_source)
+    except Exception as exc:  # mjml-python raises ValueError with MRML's message
+        raise RenderError(f"templates/{template}: invalid MJML: {exc}.",
+                          "check that every <mj-…> element is closed and nested as MJML expects")
+
+
+def inline_css(html: str) -> str:
+    """Inline <style> rules into style attributes with premailer; keep media queries and comments."""
+    import cssutils
+    import premailer
+
+    # cssutils logs ~20 warnings per call about properties it does not know (mso-*, -webkit-*).
+    cssutils.log.setLevel(logging.CRITICAL)
+    logging.getLogger("premailer").setLevel(logging.CRITICAL)
+    try:
+        return premailer.Premailer(
+            html,
+            keep_style_tags=True,       # media queries, dark mode, Thunderbird rules stay in <head>
+            strip_important=False,      # !important must survive (dark-mode overrides need it)
+            remove_classes=False,       # the dark-mode and responsive rules select by class
+            disable_validation=True,
+            cssutils_logging_level=logging.CRITICAL,
+            allow_network=False,
+            exclude_pseudoclasses=True,
+            base_url=None,
+        ).transform(pretty_print=False)
+    except Exception as exc:
+        raise RenderError(f"CSS inlining failed: {exc}.", "check the CSS in the templates' <mj-style> blocks")
+
+
+def _finish_html(html: str) -> str:
+    if 'name="color-scheme"' not in html:
+        html = html.replace("<head>", "<head>" + COLOR_SCHEME_META, 1)
+    return html
+
+
+def render_issue(issue: Issue, settings: "Settings", *, asset_base: str | None = None) -> Rendered:
+    """Run the whole pipeline once for an issue."""
+    base = asset_base if asset_base is not None else settings.newsletter.assets_url
+    env = _environment(settings, base)
+    template = issue.template or settings.newsletter.template
+    assets = tuple(
+        (issue.path.parent / img.src).resolve()
+        for img in [issue.header_image, *(s.image for s in issue.sections)]
+        if img is not None and not re.match(r"^[a-z][a-z0-9+.-]*:|^//", img.src, re.I)
+    )
+    for asset in assets:
+        if not asset.is_file():
+            raise RenderError(f"{issue.path}: image file {asset} does not exist.",
+                              "fix the image 'src' (relative paths are relative to the issue file)")
+    subject = content_to_slots(issue.subject)
+    preheader = content_to_slots(issue.preheader)
+    context = {
+        "newsletter": settings.newsletter,
+        "colors": settings.colors,
+        "issue": issue,
+        "sections": issue.sections,
+        "subject": subject,  # plain strings: autoescaped in HTML; slot markers need no escaping
+        "preheader": preheader,
+        "subscriber": SlotProxy(),
+        "unsubscribe_url": Markup(slot("unsubscribe_url")),
+        "web_version_url": Markup(slot("web_version_url")),
+    }
+    mjml_source = _render_template(env, f"{template}.mjml.j2", context, settings)
+    html = _finish_html(inline_css(compile_mjml(mjml_source, settings, f"{template}.mjml.j2")))
+    text = _render_template(env, f"{template}.txt.j2", context, settings).strip() + "\n"
+    digest = hashlib.sha256()
+    for part in (subject, preheader, html, text):
+        digest.update(part.encode("utf-8"))
+        digest.update(b"\0")
+    return Rendered(
+        issue=issue,
+        subject=SlotText(subject),
+        preheader=SlotText(preheader),
+        html=SlotText(html),
+        text=SlotText(text),
+        fingerprint=digest.hexdigest(),
+        assets=assets,
+    )
