@@ -1,0 +1,440 @@
+"""The batch loop: claim a batch in the ledger, build each message, hand it to a transport, record.
+
+One thread (the caller's) owns the ledger: it claims a batch (committed before anything is sent),
+builds the messages and queues them; N worker threads, each with its own transport connection,
+send batches and hand the results back; the owner records them. So a crash can leave at most the
+queued and in-flight batches in `sending` — at most (connections + 1) × batch size rows, of which
+only the ones a worker had handed to its transport (one batch per connection) may really have gone
+out. The next run sends those again ("possibly delivered").
+"""
+
+from __future__ import annotations
+
+import queue
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from .errors import PermanentTransportError, TransientTransportError, TransportAuthError, TransportError
+from .ledger import DEFERRED, FAILED, PENDING, SENT, Ledger, Outcome, RecipientRow
+from .transports.base import OutgoingMessage, SendResult, Status, Transport
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], None]
+# rows → one OutgoingMessage per row, or the exception that stopped that row's message being built
+Builder = Callable[[Sequence[RecipientRow]], list]
+
+
+class TokenBucket:
+    """Messages per second over the whole run; bursts of at most `burst` messages.
+
+    Taking more tokens than are available puts the bucket in debt, and the caller sleeps the debt
+    off, so the long-run rate is exact even when whole batches are taken at once.
+    """
+
+    def __init__(self, rate: float, *, burst: float | None = None, clock: Clock = time.monotonic,
+                 sleep: Sleep = time.sleep):
+        self.rate = rate
+        self.burst = burst if burst is not None else max(1.0, rate)
+        self.clock = clock
+        self.sleep = sleep
+        self._tokens = self.burst
+        self._last = clock()
+        self._lock = threading.Lock()
+
+    def acquire(self, n: int = 1) -> float:
+        """Take n tokens, sleeping as long as needed; returns the time slept."""
+        if self.rate <= 0:
+            return 0.0
+        with self._lock:
+            now = self.clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            self._tokens -= n
+            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
+        if wait > 0:
+            self.sleep(wait)
+        return wait
+
+
+def backoff_delay(tries: int, base: float, max_delay: float, retry_after: float | None = None,
+                  rand: Callable[[], float] = random.random) -> float:
+    """Exponential backoff with 'equal jitter' (half fixed, half random), at least retry_after."""
+    ceiling = min(max_delay, base * (2 ** max(0, tries - 1)))
+    delay = ceiling / 2 + rand() * ceiling / 2
+    if retry_after:
+        delay = max(delay, min(retry_after, max(max_delay, retry_after)))
+    return delay
+
+
+@dataclass
+class RunOptions:
+    """How one run sends (from settings [send] and the command line)."""
+
+    batch_size: int = 50
+    connections: int = 1
+    rate: float = 0.0
+    retries: int = 3
+    retry_base_delay: float = 1.0
+    retry_max_delay: float = 60.0
+    max_consecutive_failures: int = 25
+    limit: int | None = None  # most recipients to take from `pending` in this run
+
+    @classmethod
+    def from_settings(cls, send_settings, **overrides) -> "RunOptions":
+        """Options from settings.send, with command-line values (None = not given) on top."""
+        opts = cls(batch_size=send_settings.batch_size, connections=send_settings.connections,
+                   rate=send_settings.rate, retries=send_settings.retries,
+                   retry_base_delay=send_settings.retry_base_delay,
+                   retry_max_delay=send_settings.retry_max_delay,
+                   max_consecutive_failures=send_settings.max_consecutive_failures)
+        for key, value in overrides.items():
+            if value is not None:
+                setattr(opts, key, value)
+        return opts
+
+
+@dataclass
+class RunStats:
+    """What one run did; `stopped` says why it ended early (None = it ran out of work)."""
+
+    total: int = 0               # rows waiting when the run started
+    sent: int = 0
+    failed: int = 0
+    deferred: int = 0            # left deferred at the end of the run
+    attempts: int = 0            # transport attempts, retries included
+    retried: int = 0
+    suppressed_now: int = 0      # addresses the provider refused for good, added to the suppression list
+    started: float = 0.0
+    finished: float = 0.0
+    stopped: str | None = None
+    error: BaseException | None = None
+    last_errors: list = field(default_factory=list)
+
+    @property
+    def done(self) -> int:
+        """Recipients settled so far (sent or failed)."""
+        return self.sent + self.failed
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, (self.finished or self.started) - self.started)
+
+    @property
+    def per_second(self) -> float:
+        return self.sent / self.duration if self.duration > 0 else 0.0
+
+
+class _Throttle:
+    """Shared by the workers: the rate limit, plus a pause after a whole-transport failure."""
+
+    def __init__(self, bucket: TokenBucket, clock: Clock, sleep: Sleep):
+        self.bucket = bucket
+        self.clock = clock
+        self.sleep = sleep
+        self._pause_until = 0.0
+        self._lock = threading.Lock()
+
+    def pause(self, seconds: float) -> None:
+        with self._lock:
+            self._pause_until = max(self._pause_until, self.clock() + seconds)
+
+    def wait(self, n: int) -> None:
+        with self._lock:
+            wait = self._pause_until - self.clock()
+        if wait > 0:
+            self.sleep(wait)
+        self.bucket.acquire(n)
+
+
+NOT_SENT = object()  # a worker's answer for a batch it did not send because the run is halting
+
+
+class _Worker(threading.Thread):
+    """Sends queued batches over its own transport connection."""
+
+    def __init__(self, transport: Transport, jobs: queue.Queue, results: queue.Queue, throttle: _Throttle,
+                 halt: threading.Event):
+        super().__init__(daemon=True, name=f"digest-send-{transport.name}")
+        self.transport = transport
+        self.jobs = jobs
+        self.results = results
+        self.throttle = throttle
+        self.halt = halt
+
+    def run(self) -> None:
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            if self.halt.is_set():
+                self.results.put((job, NOT_SENT))
+                continue
+            try:
+                self.throttle.wait(len(job))
+                if self.halt.is_set():
+                    self.results.put((job, NOT_SENT))
+                    continue
+                outcome: object = self.transport.send_batch(job)
+                if len(outcome) != len(job):  # a transport bug must not lose anyone
+                    raise TransportError(f"{self.transport.describe()}: {len(outcome)} results for "
+                                         f"{len(job)} messages")
+            except BaseException as exc:  # noqa: BLE001 — handed to the owner thread, which decides
+                if isinstance(exc, TransportAuthError):
+                    self.halt.set()  # no other worker may try again with refused credentials
+                outcome = exc
+            self.results.put((job, outcome))
+
+
+class SendLoop:
+    """One run over one send's pending rows (see the module docstring for the guarantees)."""
+
+    def __init__(self, ledger: Ledger, send_id: int, transports: Sequence[Transport], build: Builder,
+                 options: RunOptions, *, clock: Clock = time.monotonic, sleep: Sleep = time.sleep,
+                 rand: Callable[[], float] = random.random,
+                 progress: Callable[[RunStats], None] | None = None):
+        self.ledger = ledger
+        self.send_id = send_id
+        self.transports = list(transports)
+        self.build = build
+        self.options = options
+        self.clock = clock
+        self.sleep = sleep
+        self.rand = rand
+        self.progress = progress or (lambda stats: None)
+        max_batch = min(t.max_batch for t in self.transports)
+        self.batch_size = max(1, min(options.batch_size, max_batch))
+        if options.rate > 0:  # keep bursts to about a second's worth at low rates
+            self.batch_size = max(1, min(self.batch_size, int(options.rate)))
+        self.stats = RunStats()
+        self._retry_due: dict[int, float] = {}
+        self._tries: dict[int, int] = {}
+        self._deferred: set[int] = set()
+        self._claimed_fresh = 0
+        self._consecutive = 0
+        self._stop_error: BaseException | None = None
+
+    # --- claiming -------------------------------------------------------------------------------
+
+    def _claim_next(self) -> list[RecipientRow]:
+        now = self.clock()
+        due = [rid for rid, at in self._retry_due.items() if at <= now][: self.batch_size]
+        if due:
+            for rid in due:
+                del self._retry_due[rid]
+            rows = self.ledger.claim(self.send_id, len(due), ids=due, from_state=DEFERRED)
+            self.stats.retried += len(rows)
+            return rows
+        limit = self.batch_size
+        if self.options.limit is not None:
+            limit = min(limit, self.options.limit - self._claimed_fresh)
+            if limit <= 0:
+                return []
+        rows = self.ledger.claim(self.send_id, limit)
+        self._claimed_fresh += len(rows)
+        return rows
+
+    # --- recording ------------------------------------------------------------------------------
+
+    def _schedule_retry(self, rid: int, retry_after: float | None) -> bool:
+        tries = self._tries.get(rid, 0) + 1
+        self._tries[rid] = tries
+        if tries > self.options.retries:
+            self._retry_due.pop(rid, None)
+            return False  # left deferred for the next run
+        self._retry_due[rid] = self.clock() + backoff_delay(
+            tries, self.options.retry_base_delay, self.options.retry_max_delay, retry_after, self.rand)
+        return True
+
+    def _note_error(self, email: str, text: str) -> None:
+        if len(self.stats.last_errors) >= 5:
+            self.stats.last_errors.pop(0)
+        self.stats.last_errors.append(f"{email}: {text}")
+
+    def _failure(self, n: int = 1) -> None:
+        self._consecutive += n
+        limit = self.options.max_consecutive_failures
+        if limit and self._consecutive >= limit and not self.stats.stopped:
+            self.stats.stopped = (f"{self._consecutive} failures in a row (max_consecutive_failures = {limit}); "
+                                  f"the send is paused — check the errors, then run the same command again")
+
+    def _record_results(self, messages: Sequence[OutgoingMessage], results: Sequence[SendResult]) -> None:
+        outcomes: list[Outcome] = []
+        suppress: list[tuple[str, str]] = []
+        for msg, res in zip(messages, results):
+            rid = msg.recipient_id
+            self.stats.attempts += 1
+            reason = res.reason or (res.code or "")
+            if res.status == Status.SENT:
+                outcomes.append(Outcome(rid, SENT, provider_id=res.provider_id, code=res.code))
+                self.stats.sent += 1
+                self._deferred.discard(rid)
+                self._consecutive = 0
+            elif res.status == Status.FAILED:
+                outcomes.append(Outcome(rid, FAILED, code=res.code, error=reason, permanent=True))
+                self.stats.failed += 1
+                self._deferred.discard(rid)
+                if res.suppress:
+                    suppress.append((msg.to_email, f"{res.code or ''} {reason}".strip()))
+                    self.stats.suppressed_now += 1
+                self._note_error(msg.to_email, reason)
+                self._failure()
+            else:
+                outcomes.append(Outcome(rid, DEFERRED, code=res.code, error=reason))
+                self._deferred.add(rid)
+                self._schedule_retry(rid, res.retry_after)
+                self._note_error(msg.to_email, reason)
+                self._failure()
+        self.ledger.record(outcomes, suppress)
+
+    def _record_exception(self, messages: Sequence[OutgoingMessage], exc: BaseException) -> None:
+        ids = [m.recipient_id for m in messages]
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if isinstance(exc, TransportAuthError) or not isinstance(exc, Exception):
+            # Nothing was accepted: hand the batch back untouched and stop the run.
+            self.ledger.record([Outcome(rid, PENDING, error=text) for rid in ids])
+            self._stop_error = exc
+            self.stats.stopped = self.stats.stopped or f"stopped: {text}"
+            return
+        self.stats.attempts += len(ids)
+        if isinstance(exc, PermanentTransportError):
+            # The provider refused the whole batch: failed, but `digest retry` may try again after a fix.
+            self.ledger.record([Outcome(rid, FAILED, error=text, permanent=False) for rid in ids])
+            self.stats.failed += len(ids)
+            for rid in ids:
+                self._deferred.discard(rid)
+        else:
+            retry_after = getattr(exc, "retry_after", None)
+            self.ledger.record([Outcome(rid, DEFERRED, error=text) for rid in ids])
+            self._deferred.update(ids)
+            for rid in ids:
+                self._schedule_retry(rid, retry_after)
+            if isinstance(exc, TransientTransportError):
+                self._throttle.pause(backoff_delay(min(self._consecutive // max(1, len(ids)) + 1, 8),
+                                                   self.options.retry_base_delay, self.options.retry_max_delay,
+                                                   retry_after, self.rand))
+        if messages:
+            self._note_error(messages[0].to_email + (f" (+{len(ids) - 1} more)" if len(ids) > 1 else ""), text)
+        self._failure(len(ids))
+
+    def _record_build(self, rows: Sequence[RecipientRow], built: list) -> list[OutgoingMessage]:
+        """Keep the built messages; record the rows whose message could not be built as failed."""
+        good: list[OutgoingMessage] = []
+        bad: list[Outcome] = []
+        for row, item in zip(rows, built):
+            if isinstance(item, BaseException):
+                text = f"message not built: {item}".splitlines()[0]
+                bad.append(Outcome(row.id, FAILED, error=text, permanent=False))
+                self.stats.failed += 1
+                self._note_error(row.email, text)
+                self._failure()
+            else:
+                good.append(item)
+        if bad:
+            self.ledger.record(bad)
+        return good
+
+    # --- the run --------------------------------------------------------------------------------
+
+    def run(self) -> RunStats:
+        """Send until nothing is left (or a stop); the ledger holds every outcome."""
+        counts = self.ledger.counts(self.send_id)
+        self.stats.total = counts[PENDING] if self.options.limit is None else min(counts[PENDING], self.options.limit)
+        self.stats.started = self.clock()
+        bucket = TokenBucket(self.options.rate, burst=max(1.0, float(self.batch_size)), clock=self.clock,
+                             sleep=self.sleep)
+        self._throttle = _Throttle(bucket, self.clock, self.sleep)
+        jobs: queue.Queue = queue.Queue()
+        results: queue.Queue = queue.Queue()
+        self._halt = threading.Event()
+        workers = [_Worker(t, jobs, results, self._throttle, self._halt) for t in self.transports]
+        for w in workers:
+            w.start()
+        # One batch more than there are connections, so a worker never waits for the builder.
+        max_inflight = len(workers) + 1
+        inflight = 0
+        try:
+            while True:
+                while not self.stats.stopped and inflight < max_inflight:
+                    rows = self._claim_next()
+                    if not rows:
+                        break
+                    messages = self._record_build(rows, self.build(rows))
+                    if messages:
+                        jobs.put(messages)
+                        inflight += 1
+                if self.stats.stopped:
+                    inflight -= self._hand_back(jobs)
+                if inflight == 0:
+                    if self.stats.stopped or not self._retry_due:
+                        break
+                    wait = min(self._retry_due.values()) - self.clock()
+                    if wait > 0:
+                        self.sleep(wait)
+                    continue
+                messages, outcome = self._next_result(results)
+                inflight -= 1
+                self._record(messages, outcome)
+                self.stats.deferred = len(self._deferred)
+                self.stats.finished = self.clock()
+                self.progress(self.stats)
+        except KeyboardInterrupt:
+            self.stats.stopped = "interrupted (Ctrl-C)"
+            self._halt.set()
+            inflight -= self._hand_back(jobs)
+            # Let in-flight batches finish so their results are recorded, not left in doubt.
+            while inflight > 0:
+                messages, outcome = results.get()
+                inflight -= 1
+                self._record(messages, outcome)
+        finally:
+            for _ in workers:
+                jobs.put(None)
+            for w in workers:
+                w.join(timeout=30)
+        self.stats.deferred = len(self._deferred)
+        self.stats.finished = self.clock()
+        self.stats.error = self._stop_error
+        self.progress(self.stats)
+        return self.stats
+
+    def _record(self, messages: Sequence[OutgoingMessage], outcome) -> None:
+        if outcome is NOT_SENT:
+            self.ledger.record([Outcome(m.recipient_id, PENDING, error="not sent: the run stopped")
+                                for m in messages])
+        elif isinstance(outcome, BaseException):
+            self._record_exception(messages, outcome)
+        else:
+            self._record_results(messages, outcome)
+        if self.stats.stopped:
+            self._halt.set()
+
+    def _next_result(self, results: queue.Queue):
+        # A timeout keeps Ctrl-C responsive while waiting on the workers.
+        while True:
+            try:
+                return results.get(timeout=0.5)
+            except queue.Empty:
+                continue
+
+    def _hand_back(self, jobs: queue.Queue) -> int:
+        """Return queued (not yet sent) batches to `pending`; returns how many batches."""
+        handed = 0
+        while True:
+            try:
+                job = jobs.get_nowait()
+            except queue.Empty:
+                return handed
+            if job is None:
+                jobs.put(None)
+                return handed
+            self.ledger.record([Outcome(m.recipient_id, PENDING, error="not sent: the run stopped") for m in job])
+            handed += 1
+
+
+def send_rows(ledger: Ledger, send_id: int, transports: Sequence[Transport], build: Builder,
+              options: RunOptions, **kw) -> RunStats:
+    """Run the batch loop once (see SendLoop)."""
+    return SendLoop(ledger, send_id, transports, build, options, **kw).run()
