@@ -1,0 +1,151 @@
+"""Signed unsubscribe tokens: HMAC-SHA256 over (newsletter id, address key), keys from an env var.
+
+A token is four URL-safe fields joined by '.':
+
+    <kid>.<base64url(newsletter id)>.<base64url(address)>.<base64url(first 16 bytes of the MAC)>
+
+It carries the address so `digest unsubscribe --token …` can recover it, and the key id so old links
+keep working after a key rotation (keep the old `kid:secret` pair in the ring, put the new one first).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import re
+from typing import Mapping
+
+from .addresses import address_key
+from .errors import ConfigError, DigestError
+
+DEFAULT_ENV = "DIGEST_UNSUBSCRIBE_KEYS"
+MAC_BYTES = 16            # 128-bit truncated HMAC-SHA256
+MIN_SECRET_CHARS = 16
+DEV_KID = "dev"
+# Fixed and public on purpose: only for local builds / the outbox transport, never for real sends.
+DEV_SECRET = b"digest-development-key--not-secret--do-not-use-for-sending"
+GENERATE_HINT = ("""generate one with: python -c "import secrets; print('k1:' + secrets.token_urlsafe(32))" """
+                 "and export {var}=<that output> (rotate: put the new kid:secret first, keep the old ones after it)")
+_CONTEXT = b"digest-unsubscribe-v1"
+_KID = re.compile(r"[A-Za-z0-9_-]{1,32}\Z")
+_B64 = re.compile(r"[A-Za-z0-9_-]+\Z")
+
+
+class TokenError(DigestError):
+    """An unsubscribe token is malformed, altered, signed with an unknown key, or for another newsletter."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str, what: str) -> bytes:
+    """Strict base64url decoding: only the canonical spelling of the bytes is accepted."""
+    if not _B64.match(text):
+        raise TokenError(f"unsubscribe token is malformed: the {what} field is not base64url")
+    try:
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except ValueError:
+        raise TokenError(f"unsubscribe token is malformed: the {what} field is not base64url") from None
+    # Unused low bits of the last character would otherwise let two spellings decode alike.
+    if _b64(data) != text:
+        raise TokenError(f"unsubscribe token is malformed: the {what} field is not canonical base64url")
+    return data
+
+
+class KeyRing:
+    """HMAC keys by key id; the first key signs new tokens, every key verifies."""
+
+    def __init__(self, keys: list[tuple[str, bytes]], *, source: str = "key ring"):
+        if not keys:
+            raise ConfigError(f"{source}: no signing keys")
+        self.keys = dict(keys)
+        self.signing_kid = keys[0][0]
+        self.source = source
+
+    @property
+    def is_dev(self) -> bool:
+        """True when signing with the fixed development key (never for a real send)."""
+        return self.signing_kid == DEV_KID and self.keys[DEV_KID] == DEV_SECRET
+
+    @classmethod
+    def parse(cls, text: str, *, source: str = DEFAULT_ENV) -> "KeyRing":
+        """Parse 'kid:secret,kid2:secret2' (first signs). Errors name the entry, never the secret."""
+        keys: list[tuple[str, bytes]] = []
+        for position, entry in enumerate(text.split(","), 1):
+            entry = entry.strip()
+            kid, sep, secret = entry.partition(":")
+            kid, secret = kid.strip(), secret.strip()
+            if not sep or not _KID.match(kid):
+                raise ConfigError(
+                    f"environment variable {source}: entry {position} is not 'kid:secret' "
+                    "(kid = 1-32 letters, digits, '-' or '_')",
+                    GENERATE_HINT.format(var=source))
+            if len(secret) < MIN_SECRET_CHARS:
+                raise ConfigError(
+                    f"environment variable {source}: the secret of key '{kid}' is shorter than "
+                    f"{MIN_SECRET_CHARS} characters", GENERATE_HINT.format(var=source))
+            if kid in dict(keys):
+                raise ConfigError(f"environment variable {source}: key id '{kid}' appears twice",
+                                  "give each key its own id")
+            keys.append((kid, secret.encode("utf-8")))
+        return cls(keys, source=source)
+
+    @classmethod
+    def from_env(cls, env_var: str = DEFAULT_ENV, env: Mapping[str, str] | None = None, *,
+                 allow_dev_key: bool = False) -> "KeyRing":
+        """The key ring in `env_var`; the fixed 'dev' key when it is unset and allow_dev_key is True."""
+        env = os.environ if env is None else env
+        text = env.get(env_var, "").strip()
+        if not text:
+            if allow_dev_key:
+                return cls([(DEV_KID, DEV_SECRET)], source=f"development key ({env_var} not set)")
+            raise ConfigError(
+                f"environment variable {env_var} is not set (unsubscribe link signing keys)",
+                GENERATE_HINT.format(var=env_var))
+        return cls.parse(text, source=env_var)
+
+    @classmethod
+    def for_settings(cls, settings, env: Mapping[str, str] | None = None, *,
+                     allow_dev_key: bool = False) -> "KeyRing":
+        """The key ring named by settings.unsubscribe.keys_env."""
+        return cls.from_env(settings.unsubscribe.keys_env, env, allow_dev_key=allow_dev_key)
+
+    @staticmethod
+    def _mac(secret: bytes, newsletter_id: str, email: str) -> bytes:
+        message = b"\0".join((_CONTEXT, newsletter_id.encode("utf-8"), address_key(email).encode("utf-8")))
+        return hmac.new(secret, message, hashlib.sha256).digest()[:MAC_BYTES]
+
+    def sign(self, newsletter_id: str, email: str) -> str:
+        """A URL-safe token for (newsletter, address), signed with the first key."""
+        if not newsletter_id or "\0" in newsletter_id or "\0" in email or "@" not in email:
+            raise TokenError(f"cannot sign an unsubscribe token for newsletter {newsletter_id!r}, "
+                             f"address {email!r}")
+        mac = self._mac(self.keys[self.signing_kid], newsletter_id, email)
+        return ".".join((self.signing_kid, _b64(newsletter_id.encode("utf-8")),
+                         _b64(email.encode("utf-8")), _b64(mac)))
+
+    def verify(self, token: str, newsletter_id: str | None = None) -> tuple[str, str]:
+        """(newsletter id, address) from a token; TokenError if it was altered or does not fit."""
+        token = token.strip()
+        fields = token.split(".")
+        if len(fields) != 4 or len(token) > 2048:
+            raise TokenError(f"unsubscribe token is malformed: expected 4 fields separated by '.', "
+                             f"got {len(fields)}", "copy the whole link; mail clients sometimes wrap it")
+        kid, nl_b64, email_b64, mac_b64 = fields
+        if kid not in self.keys:
+            raise TokenError(f"unsubscribe token was signed with unknown key id {kid[:32]!r}",
+                             f"keep retired keys in {self.source} after a rotation so old links still verify")
+        try:
+            nl = _unb64(nl_b64, "newsletter").decode("utf-8")
+            email = _unb64(email_b64, "address").decode("utf-8")
+        except UnicodeDecodeError:
+            raise TokenError("unsubscribe token is malformed: a field is not UTF-8 text") from None
+        mac = _unb64(mac_b64, "signature")
+        if len(mac) != MAC_BYTES or not hmac.compare_digest(mac, self._mac(self.keys[kid], nl, email)):
+            raise TokenError("unsubscribe token signature does not match (altered, or signed with another secret)")
+        if newsletter_id is not None and nl != newsletter_id:
+            raise TokenError(f"unsubscribe token is for newsletter {nl!r}, not {newsletter_id!r}")
+        return nl, email
