@@ -1,0 +1,457 @@
+"""Send over SMTP (smtplib): verified TLS, one reused connection (or N in threads), a result per recipient."""
+
+from __future__ import annotations
+
+import re
+import smtplib
+import socket
+import ssl
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from ..config import load_section, secret
+from ..errors import (ConfigError, DigestError, PermanentTransportError, TransientTransportError,
+                      TransportAuthError)
+from .base import OutgoingMessage, SendResult, Status, Transport
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import Settings
+
+SECURITY_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+
+
+@dataclass
+class SMTPSettings:
+    """The [smtp] section of digest.toml."""
+
+    host: str = "localhost"
+    port: int | None = None          # None: 587 for starttls, 465 for tls, 25 for none
+    security: str = "starttls"       # "starttls" (required, not opportunistic) | "tls" | "none"
+    username: str | None = None
+    password_env: str = "DIGEST_SMTP_PASSWORD"
+    timeout: float = 30.0            # seconds, for the connect and for every command/reply
+    allow_insecure_auth: bool = False
+    ca_file: str | None = None       # PEM file of the CA(s) to trust instead of the system store
+    local_hostname: str | None = None  # name sent in EHLO (default: this machine's FQDN)
+
+
+# 5.1.x enhanced codes are about the *address*; 5.1.7/5.1.8 are about our sender, not the recipient.
+_ENHANCED = re.compile(rb"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
+_BAD_ADDRESS = re.compile(
+    rb"user unknown|unknown user|no such user|no such mailbox|mailbox not found|"
+    rb"mailbox does not exist|address does not exist|recipient does not exist|invalid recipient|"
+    rb"unknown recipient|recipient unknown|no mailbox here", re.IGNORECASE)
+_SENDER_DETAILS = {7, 8}
+
+
+class _DataReplyMixin:
+    """Keeps the reply to DATA, which sendmail() otherwise discards (it often holds the queue id)."""
+
+    data_reply: tuple[int, bytes] = (0, b"")
+
+    def data(self, msg):
+        reply = super().data(msg)  # type: ignore[misc]
+        self.data_reply = reply
+        return reply
+
+
+class _SMTP(_DataReplyMixin, smtplib.SMTP):
+    pass
+
+
+class _SMTP_SSL(_DataReplyMixin, smtplib.SMTP_SSL):
+    pass
+
+
+class _ConnectionLost(Exception):
+    """The connection died under a message (drop, timeout, 421): reconnect and retry it once."""
+
+    def __init__(self, reason: str, code: str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+class _Dead(Exception):
+    """A connection could not be (re-)established; its worker stops taking messages."""
+
+    def __init__(self, error: DigestError):
+        super().__init__(str(error))
+        self.error = error
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+
+
+def envelope_address(address: str) -> str:
+    """The address to use in MAIL FROM / RCPT TO: an internationalised domain in its ASCII (IDNA) form.
+
+    Only the local part then needs SMTPUTF8, which keeps 'ann@bücher.de' deliverable through servers
+    that do not offer it.
+    """
+    local, at, domain = address.strip().rpartition("@")
+    if not at or domain.isascii():
+        return address.strip()
+    try:
+        import idna  # IDNA 2008 + UTS 46, as browsers and MTAs do; a dependency of requests
+        ascii_domain = idna.encode(domain, uts46=True).decode("ascii")
+    except Exception:  # noqa: BLE001 - not a valid IDN: keep it; SMTPUTF8 is then needed
+        return address.strip()
+    return f"{local}@{ascii_domain}"
+
+
+def _split_mime(mime: bytes) -> tuple[bytes, bytes]:
+    end = mime.find(b"\r\n\r\n")
+    return (mime, b"") if end < 0 else (mime[:end], mime[end + 4:])
+
+
+def should_suppress(code: int, text: bytes) -> bool:
+    """Whether a 5xx refusal of a recipient says the address itself is bad (5.1.x or 'no such user')."""
+    if not 500 <= code < 600:
+        return False
+    m = _ENHANCED.match(text)
+    if m and m.group(1) == b"5" and m.group(2) == b"1" and int(m.group(3)) not in _SENDER_DETAILS:
+        return True
+    return bool(_BAD_ADDRESS.search(text))
+
+
+class _Connection:
+    """One SMTP session, opened on demand and dropped on any connection-level failure."""
+
+    def __init__(self, transport: "SMTPTransport"):
+        self.transport = transport
+        self.smtp: smtplib.SMTP | None = None
+
+    def ensure(self) -> smtplib.SMTP:
+        if self.smtp is None:
+            self.smtp = self.transport._connect()
+        return self.smtp
+
+    def drop(self) -> None:
+        smtp, self.smtp = self.smtp, None
+        if smtp is not None:
+            try:
+                smtp.close()
+            except Exception:  # noqa: BLE001 - closing a dead socket must not hide the real error
+                pass
+
+    def quit(self) -> None:
+        smtp, self.smtp = self.smtp, None
+        if smtp is None:
+            return
+        try:
+            smtp.quit()
+        except Exception:  # noqa: BLE001 - the server may already have gone; nothing left to do
+            try:
+                smtp.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+
+class SMTPTransport(Transport):
+    """Deliver each message in its own SMTP transaction (one recipient), over reused connections."""
+
+    name = "smtp"
+    needs_mime = True
+    max_batch = 100
+    supports_connections = True
+
+    def __init__(self, settings: "Settings", *, connections: int = 1):
+        super().__init__(settings, connections=connections)
+        where = settings.where("smtp")
+        cfg = load_section(SMTPSettings, settings.transport_section("smtp"), where)
+        if cfg.security not in SECURITY_PORTS:
+            raise ConfigError(f"{where} security = {cfg.security!r}: expected 'starttls', 'tls' or 'none'.",
+                              "use 'starttls' for port 587, 'tls' for port 465, 'none' only for a local relay")
+        if cfg.port is None:
+            cfg.port = SECURITY_PORTS[cfg.security]
+        if not 0 < cfg.port < 65536:
+            raise ConfigError(f"{where} port = {cfg.port}: expected 1–65535.")
+        if cfg.timeout <= 0:
+            raise ConfigError(f"{where} timeout = {cfg.timeout}: expected a number of seconds > 0.")
+        if connections < 1:
+            raise ConfigError(f"connections = {connections}: expected 1 or more.")
+        if cfg.username and cfg.security == "none" and not cfg.allow_insecure_auth:
+            raise ConfigError(
+                f"{where}: username is set but security = 'none' would send the password unencrypted "
+                f"to {cfg.host}:{cfg.port}.",
+                "use security = 'starttls' (port 587) or 'tls' (port 465); set allow_insecure_auth = true "
+                "only for a trusted relay on this machine")
+        self.ca_path: Path | None = None
+        if cfg.ca_file:
+            ca = Path(cfg.ca_file).expanduser()
+            self.ca_path = ca if ca.is_absolute() else settings.root / ca
+            if not self.ca_path.is_file():
+                raise ConfigError(f"{where} ca_file = {cfg.ca_file!r}: {self.ca_path} does not exist.",
+                                  "point it at the PEM file of the CA that signed the server's certificate")
+        self.cfg = cfg
+        self.address = f"{cfg.host}:{cfg.port}"
+        self._password: str | None = None
+        self._context: ssl.SSLContext | None = None
+        self._conns: list[_Connection] = []
+        self._pool: ThreadPoolExecutor | None = None
+
+    def describe(self) -> str:
+        """'smtp://host:port (security)'."""
+        return f"smtp://{self.address} ({self.cfg.security})"
+
+    # -- connecting -------------------------------------------------------------------------------
+
+    def _tls_context(self) -> ssl.SSLContext:
+        # Certificate and host name are always verified; ca_file only changes whom we trust.
+        if self.ca_path is not None:
+            return ssl.create_default_context(cafile=str(self.ca_path))
+        return ssl.create_default_context()
+
+    def open(self) -> None:
+        """Read the password, then connect (and log in) every connection so errors show before sending."""
+        if self._conns:
+            return
+        if self.cfg.username:
+            self._password = secret(self.cfg.password_env,
+                                    purpose=f"SMTP password for {self.cfg.username} at {self.address}")
+        if self.cfg.security != "none":
+            self._context = self._tls_context()
+        self._conns = [_Connection(self) for _ in range(self.connections)]
+        try:
+            for conn in self._conns:
+                conn.ensure()
+        except BaseException:
+            self.close()
+            raise
+        if self.connections > 1:
+            self._pool = ThreadPoolExecutor(self.connections, thread_name_prefix="digest-smtp")
+
+    def close(self) -> None:
+        """QUIT every connection and stop the worker threads. Safe to call more than once."""
+        for conn in self._conns:
+            conn.quit()
+        self._conns = []
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def _failure(self, exc: BaseException) -> str:
+        if isinstance(exc, (socket.timeout, TimeoutError)) or "timed out" in str(exc):
+            return f"no reply within {self.cfg.timeout:g} s"
+        if isinstance(exc, smtplib.SMTPResponseException):
+            return f"{exc.smtp_code} {_text(exc.smtp_error)}"
+        return str(exc) or type(exc).__name__
+
+    def _connect(self) -> smtplib.SMTP:
+        """A new, greeted, TLS-protected (as configured) and logged-in session; raises DigestErrors."""
+        cfg = self.cfg
+        smtp: smtplib.SMTP | None = None
+        try:
+            if cfg.security == "tls":
+                smtp = _SMTP_SSL(cfg.host, cfg.port, local_hostname=cfg.local_hostname,
+                                 timeout=cfg.timeout, context=self._context)
+            else:
+                smtp = _SMTP(cfg.host, cfg.port, local_hostname=cfg.local_hostname, timeout=cfg.timeout)
+            smtp.ehlo()
+            if cfg.security == "starttls":
+                if not smtp.has_extn("starttls"):
+                    raise PermanentTransportError(
+                        f"SMTP server {self.address} does not offer STARTTLS.",
+                        "use security = 'tls' if it speaks TLS from the start (usually port 465); "
+                        "security = 'none' only for a relay on this machine")
+                smtp.starttls(context=self._context)
+                smtp.ehlo()
+            if cfg.username:
+                self._login(smtp)
+            return smtp
+        except DigestError:
+            _close(smtp)
+            raise
+        except ssl.SSLCertVerificationError as exc:
+            _close(smtp)
+            detail = exc.verify_message or str(exc)
+            if "hostname" in detail.lower() or "ip address mismatch" in detail.lower():
+                hint = (f"set [smtp] host to a name on the server's certificate (not '{cfg.host}'); "
+                        "verification cannot be switched off")
+            else:
+                hint = ("if the server uses a private CA or a self-signed certificate, set [smtp] ca_file "
+                        "to that CA's PEM file; verification cannot be switched off")
+            raise PermanentTransportError(
+                f"SMTP server {self.address}: TLS certificate not trusted ({detail}).", hint) from exc
+        except ssl.SSLError as exc:
+            _close(smtp)
+            raise PermanentTransportError(
+                f"SMTP server {self.address}: TLS handshake failed ({exc.reason or exc}).",
+                "security = 'tls' is for ports that speak TLS at once (465); port 587 uses 'starttls'") from exc
+        except smtplib.SMTPNotSupportedError as exc:
+            _close(smtp)
+            raise PermanentTransportError(
+                f"SMTP server {self.address} does not offer AUTH ({exc}).",
+                "check host and port (submission is usually 587); some servers offer AUTH only after TLS") from exc
+        except smtplib.SMTPResponseException as exc:  # e.g. 421/554 greeting, refused EHLO/STARTTLS
+            _close(smtp)
+            cls = TransientTransportError if 400 <= exc.smtp_code < 500 else PermanentTransportError
+            raise cls(f"SMTP server {self.address} refused the session: {self._failure(exc)}.",
+                      "check host and port; try again later if the reply is 4xx") from exc
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            _close(smtp)
+            raise TransientTransportError(
+                f"cannot talk to SMTP server {self.address}: {self._failure(exc)}.",
+                f"check that the server runs and that host/port are right; timeout is {cfg.timeout:g} s") from exc
+
+    def _login(self, smtp: smtplib.SMTP) -> None:
+        assert self._password is not None
+        try:
+            smtp.login(self.cfg.username, self._password)
+        except smtplib.SMTPAuthenticationError as exc:
+            if 400 <= exc.smtp_code < 500:
+                raise TransientTransportError(
+                    f"SMTP server {self.address} could not check the credentials now: {self._failure(exc)}.",
+                    "try again later") from exc
+            raise TransportAuthError(
+                f"SMTP server {self.address} refused the login of user '{self.cfg.username}': "
+                f"{self._failure(exc)}.",
+                f"check [smtp] username and the password in ${self.cfg.password_env} "
+                "(Amazon SES wants its SMTP credentials, not IAM access keys)") from exc
+        except smtplib.SMTPNotSupportedError:
+            raise
+        except smtplib.SMTPResponseException:
+            raise
+        except smtplib.SMTPServerDisconnected:
+            raise
+        except smtplib.SMTPException as exc:  # "No suitable authentication method found"
+            raise PermanentTransportError(
+                f"SMTP server {self.address}: no AUTH mechanism in common ({exc}).",
+                "digest (smtplib) speaks CRAM-MD5, PLAIN and LOGIN") from exc
+
+    # -- sending ----------------------------------------------------------------------------------
+
+    def _send_one(self, smtp: smtplib.SMTP, msg: OutgoingMessage) -> SendResult:
+        """One SMTP transaction for one recipient; raises _ConnectionLost when the session died."""
+        if msg.mime is None:
+            raise PermanentTransportError(f"message for {msg.to_email} has no MIME bytes.",
+                                          "the send loop must build mime for transports with needs_mime")
+        sender = envelope_address(msg.envelope_from)
+        rcpt = envelope_address(msg.to_email)
+        head, body = _split_mime(msg.mime)
+        options: list[str] = []
+        if not (sender.isascii() and rcpt.isascii() and head.isascii()):
+            if not smtp.has_extn("smtputf8"):
+                return SendResult(msg.recipient_id, Status.FAILED,
+                                  reason=f"needs SMTPUTF8; server {self.address} does not offer it")
+            options.append("SMTPUTF8")
+        if not body.isascii():
+            if not smtp.has_extn("8bitmime"):
+                return SendResult(msg.recipient_id, Status.FAILED,
+                                  reason=f"8-bit body needs 8BITMIME; server {self.address} does not offer it")
+            options.append("BODY=8BITMIME")
+        stage = "MAIL FROM"
+        try:
+            # sendmail() sends RSET itself after a refused MAIL/RCPT/DATA (and closes on 421),
+            # so the session stays usable for the next message.
+            smtp.sendmail(sender, [rcpt], msg.mime, mail_options=options)
+            code, text = smtp.data_reply
+            return SendResult(msg.recipient_id, Status.SENT, provider_id=_text(text) or None, code=str(code))
+        except smtplib.SMTPRecipientsRefused as exc:
+            stage = "RCPT TO"
+            code, text = next(iter(exc.recipients.values()))
+        except smtplib.SMTPSenderRefused as exc:
+            code, text = exc.smtp_code, exc.smtp_error
+        except smtplib.SMTPDataError as exc:
+            stage = "DATA"
+            code, text = exc.smtp_code, exc.smtp_error
+        except smtplib.SMTPServerDisconnected as exc:
+            raise _ConnectionLost(f"connection lost: {self._failure(exc)}") from exc
+        except smtplib.SMTPResponseException as exc:  # e.g. an over-long reply line; smtplib closed
+            raise _ConnectionLost(f"bad reply: {self._failure(exc)}") from exc
+        except OSError as exc:
+            raise _ConnectionLost(f"connection lost: {self._failure(exc)}") from exc
+        reason = f"{code} {_text(text)} (at {stage}, {self.address})"
+        if code == 421 or code < 0:  # the server is closing this session: not about this recipient
+            raise _ConnectionLost(reason, str(code))
+        if 400 <= code < 500:
+            return SendResult(msg.recipient_id, Status.DEFERRED, code=str(code), reason=reason)
+        if 500 <= code < 600:
+            suppress = stage != "MAIL FROM" and should_suppress(code, text)
+            return SendResult(msg.recipient_id, Status.FAILED, code=str(code), reason=reason, suppress=suppress)
+        return SendResult(msg.recipient_id, Status.DEFERRED, code=str(code), reason=reason)
+
+    def _deliver(self, conn: _Connection, msg: OutgoingMessage) -> SendResult:
+        """Send one message; after a lost connection reconnect and retry it once (raises _Dead if that fails)."""
+        lost: _ConnectionLost | None = None
+        for _attempt in range(2):
+            try:
+                smtp = conn.ensure()
+            except DigestError as exc:  # transient, TLS or auth: decided once the batch is over
+                raise _Dead(exc) from exc
+            try:
+                return self._send_one(smtp, msg)
+            except _ConnectionLost as exc:
+                conn.drop()
+                lost = exc
+        assert lost is not None
+        # Twice in a row: the server is unhealthy. Defer this one and stop using this connection
+        # for the batch rather than spend two timeouts on every remaining message.
+        raise _Dead(TransientTransportError(
+            f"SMTP server {self.address}: {lost.reason}, again after reconnecting.",
+            "the send loop retries deferred messages later"))
+
+    def _work(self, conn: _Connection, messages: Sequence[OutgoingMessage], results: list,
+              take, dead: list, stop: threading.Event) -> None:
+        while (i := take()) is not None:
+            try:
+                results[i] = self._deliver(conn, messages[i])
+            except _Dead as exc:
+                dead.append((i, exc.error))
+                if not isinstance(exc.error, TransientTransportError):
+                    stop.set()  # credentials or TLS refused: no other connection will fare better
+                return
+
+    def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        """Send each message in its own transaction; one result per message, in order.
+
+        A lost connection is re-opened and the message retried once. When a connection cannot be
+        re-opened, the messages not yet sent are DEFERRED; if no message got any answer, the error
+        itself is raised (TransientTransportError, TransportAuthError, PermanentTransportError).
+        """
+        if not self._conns:
+            self.open()
+        results: list[SendResult | None] = [None] * len(messages)
+        lock = threading.Lock()
+        stop = threading.Event()
+        it = iter(range(len(messages)))
+
+        def take() -> int | None:
+            with lock:
+                return None if stop.is_set() else next(it, None)
+
+        dead: list[tuple[int, DigestError]] = []
+        if self._pool is None or len(self._conns) == 1:
+            self._work(self._conns[0], messages, results, take, dead, stop)
+        else:
+            futures = [self._pool.submit(self._work, conn, messages, results, take, dead, stop)
+                       for conn in self._conns]
+            for future in futures:
+                future.result()  # _work handles its errors; this only surfaces bugs
+        if dead:
+            errors = [e for _, e in dead]
+            error = next((e for e in errors if not isinstance(e, TransientTransportError)), errors[-1])
+            if all(r is None for r in results):
+                raise error
+            # Some messages were answered: report them, defer the rest. A non-transient error
+            # (auth, TLS) recurs on the next batch's reconnect, where nothing is answered, and is raised then.
+            tried = {i for i, _ in dead}
+            for i, r in enumerate(results):
+                if r is None:
+                    what = "not sent" if i in tried else "not attempted"
+                    results[i] = SendResult(messages[i].recipient_id, Status.DEFERRED,
+                                            reason=f"{what}: {error.message}")
+        return results  # type: ignore[return-value]
+
+
+def _close(smtp: smtplib.SMTP | None) -> None:
+    if smtp is not None:
+        try:
+            smtp.close()
+        except Exception:  # noqa: BLE001 - best effort on an already failing session
+            pass
