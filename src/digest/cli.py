@@ -149,6 +149,390 @@ def _display(path: Path) -> str:
         return str(path)
 
 
+# --- send, status, retry, unsubscribe, suppress (the send job; see sendjob.py) -------------------
+
+def _send_options(f):
+    """--rate / --connections / --transport / --resume-changed, shared by send and retry."""
+    f = click.option("--transport", "transport_name", metavar="NAME",
+                     help="Transport to use (default: [send] transport).")(f)
+    f = click.option("--resume-changed", is_flag=True,
+                     help="Resume even though the issue, the list or the settings changed since the send started.")(f)
+    f = click.option("--connections", type=click.IntRange(min=1),
+                     help="Parallel connections (default: [send] connections).")(f)
+    f = click.option("--rate", type=click.FloatRange(min=0),
+                     help="Messages per second over the whole run; 0 = as fast as possible (default: [send] rate).")(f)
+    return f
+
+
+@cli.command()
+@click.argument("issue")
+@click.option("--to", "list_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Subscriber list (default: [paths] subscribers).")
+@click.option("--tag", "tags", multiple=True, metavar="TAG",
+              help="Only subscribers with this tag (repeatable; any matches; default: the issue's audience).")
+@click.option("--limit", type=click.IntRange(min=0), help="Send at most N messages in this run; the rest waits.")
+@_send_options
+@click.option("--yes", "-y", is_flag=True, help="Really send. Without it (and no terminal to ask): a dry run.")
+@click.option("--test", "test_to", multiple=True, metavar="ADDRESS",
+              help="Send only to ADDRESS (repeatable, or comma-separated) with the test subject prefix; "
+                   "the ledger is not touched.")
+@pass_app
+def send(app: AppContext, issue: str, list_path: Path | None, tags: tuple[str, ...], limit: int | None,
+         rate: float | None, connections: int | None, transport_name: str | None, resume_changed: bool,
+         yes: bool, test_to: tuple[str, ...]) -> None:
+    """Send ISSUE (slug or file) to the list — a dry run unless --yes (or you confirm at the prompt).
+
+    Resumable: run the same command again after a crash or a stop and it carries on where it left
+    off. Exit status: 0 all sent, 3 some failed or deferred (see `digest status`), 4 stopped early,
+    75 already being sent by another process, 1 any other error.
+    """
+    from .sendjob import SendJob
+
+    settings = app.settings
+    job = SendJob(settings, issue, list_path=list_path, tags=tags, transport=transport_name)
+    if test_to:
+        addresses = [a.strip() for arg in test_to for a in arg.split(",") if a.strip()]
+        _send_test(job, addresses)
+        return
+    if not yes:
+        preview = job.preview()
+        _print_preview(preview)
+        if not (sys.stdin.isatty() and sys.stdout.isatty()) or preview.to_send == 0:
+            click.echo("\nDry run: nothing was sent. Add --yes to send.")
+            return
+        if not click.confirm(f"\nSend '{preview.slug}' to {preview.to_send:,} recipients now?", default=False):
+            click.echo("Nothing was sent.")
+            return
+    _run_send(app, job, limit=limit, rate=rate, connections=connections, resume_changed=resume_changed)
+
+
+@cli.command()
+@click.argument("issue")
+@_send_options
+@pass_app
+def retry(app: AppContext, issue: str, rate: float | None, connections: int | None, transport_name: str | None,
+          resume_changed: bool) -> None:
+    """Send ISSUE again to its deferred recipients and those that failed for a reason that may pass.
+
+    Permanent refusals (e.g. 550 no such user) stay failed. Same exit codes as `digest send`.
+    """
+    from .sendjob import SendJob
+
+    job = SendJob(app.settings, issue, transport=transport_name)
+    _run_send(app, job, limit=None, rate=rate, connections=connections, resume_changed=resume_changed, retry=True)
+
+
+def _run_send(app: AppContext, job, *, limit, rate, connections, resume_changed, retry: bool = False) -> None:
+    import time
+
+    from .errors import DigestError as _DigestError
+    from .progress import make_progress
+    from .sender import RunOptions
+
+    options = RunOptions.from_settings(app.settings.send, limit=limit, rate=rate, connections=connections)
+    tty = sys.stderr.isatty()
+    state: dict = {}
+
+    def on_start(report) -> None:
+        pending = report.counts["pending"] + report.counts["sending"] + report.counts["deferred"]
+        total = report.prepared["in_doubt"] + report.prepared["deferred"] + report.prepared["failed"]
+        total += report.counts["pending"]
+        if limit is not None:
+            total = min(total, limit)
+        how = f"{options.connections} connection{'s' if options.connections != 1 else ''}"
+        if options.rate:
+            how += f", at most {options.rate:g}/s"
+        verb = "Retrying" if retry else ("Sending" if report.started_new else "Resuming")
+        click.echo(f"{verb} '{job.slug}' via {job.transport_name} ({how}): {total:,} to send"
+                   + (f", {report.already_sent:,} already sent" if report.already_sent else ""))
+        if report.added or report.dropped:
+            click.echo(f"  list changed: {report.added:,} new recipients added, {report.dropped:,} dropped")
+        if report.prepared["in_doubt"]:
+            click.secho(f"  {report.prepared['in_doubt']:,} were in flight when an earlier run stopped: they may "
+                        "have been delivered and are sent again (they may receive it twice)", fg="yellow")
+        if report.prepared["suppressed"]:
+            click.echo(f"  {report.prepared['suppressed']:,} suppressed since the send started: skipped")
+        state["progress"] = make_progress(total, tty=tty, echo=click.echo)
+        del pending
+
+    def progress(stats) -> None:
+        if "progress" in state:
+            state["progress"](stats)
+
+    started = time.monotonic()
+    try:
+        report = job.run(options, resume_changed=resume_changed, retry=retry, progress=progress, on_start=on_start)
+    except _DigestError as exc:
+        if "progress" in state:
+            state["progress"].close()
+        partial = getattr(exc, "report", None)
+        if partial is not None:
+            _print_summary(partial, time.monotonic() - started)
+        raise
+    state["progress"].close()
+    _print_summary(report, time.monotonic() - started)
+    if report.exit_code:
+        raise click.exceptions.Exit(report.exit_code)
+
+
+def _print_summary(report, elapsed: float) -> None:
+    stats = report.stats
+    skipped = report.skipped or {}
+    rate = stats.sent / stats.duration if stats.duration > 0 else 0.0
+    click.echo("Summary")
+    click.echo(f"  sent        {stats.sent:,}")
+    click.echo(f"  failed      {stats.failed:,}" + (f"  ({stats.suppressed_now:,} added to the suppression list)"
+                                                   if stats.suppressed_now else ""))
+    click.echo(f"  deferred    {stats.deferred:,}")
+    click.echo(f"  skipped     {skipped.get('suppressed', 0) + report.prepared.get('suppressed', 0):,} suppressed · "
+               f"{skipped.get('invalid', 0):,} invalid · {skipped.get('duplicates', 0):,} duplicates · "
+               f"{report.already_sent:,} already sent"
+               + (f" · {skipped.get('not_in_audience', 0):,} without the tags" if skipped.get("not_in_audience") else ""))
+    click.echo(f"  duration    {stats.duration:.1f} s ({rate:,.0f} messages/s)")
+    left = report.counts["pending"] + report.counts["sending"] + report.counts["deferred"]
+    if stats.stopped:
+        click.secho(f"Stopped: {stats.stopped}", fg="red", err=True)
+    for line in stats.last_errors[-3:]:
+        click.echo(f"  last error: {line}", err=True)
+    if left or stats.failed:
+        click.echo(f"{left:,} still to send · details: digest status {report.send.slug}"
+                   + (f" · then: digest retry {report.send.slug}" if report.counts["deferred"] or report.counts["failed"]
+                      else ""))
+
+
+def _print_preview(p) -> None:
+    import email
+    import email.policy
+
+    click.echo(f"Dry run for '{p.slug}' — nothing is sent.")
+    click.echo(f"  subject      {p.subject}")
+    click.echo(f"  from         {p.from_addr}")
+    click.echo(f"  transport    {p.transport}")
+    tags = f"  (tags: {', '.join(p.tags)})" if p.tags else ""
+    click.echo(f"  list         {_display(p.list_path)}{tags}")
+    c = p.counts
+    click.echo(f"  audience     {c.recipients:,} recipients")
+    click.echo(f"  skipped      {c.suppressed:,} suppressed · {c.invalid:,} invalid · {c.duplicates:,} duplicates"
+               + (f" · {c.not_in_audience:,} without the tags" if p.tags else ""))
+    if p.send is None:
+        click.echo("  ledger       not started")
+    else:
+        lc = p.ledger_counts
+        click.echo(f"  ledger       started {p.send.started_at}: {p.already_sent:,} already sent, "
+                   f"{lc['failed']:,} failed, {p.to_send:,} still to send"
+                   + (f" ({lc['sending']:,} possibly delivered by an interrupted run)" if lc["sending"] else ""))
+        if p.changes:
+            click.secho(f"  changed      {' and '.join(p.changes)} since the send started: "
+                        "resuming needs --resume-changed", fg="yellow")
+    click.echo(f"  would send   {p.to_send:,}")
+    for note in p.notes:
+        click.secho(f"  note: {note}", fg="yellow")
+    if p.sample is None:
+        return
+    click.echo(f"\nSample message (to {p.sample_to}):")
+    msg = email.message_from_bytes(p.sample, policy=email.policy.default)
+    for name in ("From", "To", "Reply-To", "Subject", "Date", "Message-ID", "List-Id", "List-Unsubscribe",
+                 "List-Unsubscribe-Post"):
+        if msg[name]:
+            click.echo(f"  {name}: {msg[name]}")
+    body = msg.get_body(("plain",))
+    text = body.get_content() if body is not None else ""
+    lines = text.strip("\n").splitlines()
+    click.echo("")
+    for line in lines[:14]:
+        click.echo(f"  | {line}")
+    if len(lines) > 14:
+        click.echo(f"  | … ({len(lines) - 14} more lines; `digest build {p.slug}` writes the whole message)")
+
+
+def _send_test(job, addresses: list[str]) -> None:
+    results = job.send_test(addresses)
+    bad = 0
+    for msg, res in results:
+        ok = res.status.value == "sent"
+        bad += not ok
+        detail = res.provider_id or res.code or "" if ok else f"{res.code or ''} {res.reason}".strip()
+        click.echo(f"{'sent' if ok else res.status.value:8} {msg.to_email}  “{msg.subject}”"
+                   + (f"  ({detail})" if detail else ""))
+    click.echo(f"Test send via {job.transport_name}: {len(results) - bad} of {len(results)} accepted; "
+               "the ledger was not touched.")
+    if bad:
+        raise click.exceptions.Exit(3)
+
+
+@cli.command()
+@click.argument("issue")
+@click.option("--all", "show_all", is_flag=True, help="List every failed/deferred recipient (default: the first 50).")
+@pass_app
+def status(app: AppContext, issue: str, show_all: bool) -> None:
+    """Show ISSUE's send in the ledger: counts, and the failed and deferred recipients with their errors."""
+    from .errors import LedgerError
+    from .ledger import Ledger, ledger_path
+
+    settings = app.settings
+    path = ledger_path(settings)
+    if not path.exists():
+        raise LedgerError(f"no ledger at {path}: nothing has been sent from this project yet.")
+    with Ledger(path, readonly=True) as ledger:
+        send = ledger.get_send(issue)
+        if send is None:
+            from .issue import find_issue, load_issue
+
+            slug = load_issue(find_issue(settings, issue)).slug
+            send = ledger.get_send(slug)
+            if send is None:
+                raise LedgerError(f"issue '{slug}' has not been sent (no send in {path}).",
+                                  f"dry run: digest send {slug}")
+        counts = ledger.counts(send.id)
+        transient = ledger.failed_transient(send.id)
+        in_doubt = ledger.in_doubt_sent(send.id)
+        rows = ledger.recipients(send.id, ["failed", "deferred", "sending"], limit=None if show_all else 50)
+    click.echo(f"{send.slug}: {send.state}  (started {send.started_at}"
+               + (f", finished {send.finished_at}" if send.finished_at else "") + ")")
+    click.echo(f"  subject     {send.subject}")
+    click.echo(f"  audience    {send.audience:,}  from {send.list_path}")
+    click.echo(f"  sent        {counts['sent']:,}" + (f"  ({in_doubt:,} re-sent after an interrupted run)" if in_doubt else ""))
+    click.echo(f"  failed      {counts['failed']:,}  ({counts['failed'] - transient:,} permanent, {transient:,} retryable)")
+    click.echo(f"  deferred    {counts['deferred']:,}")
+    click.echo(f"  pending     {counts['pending']:,}")
+    if counts["sending"]:
+        click.echo(f"  in flight   {counts['sending']:,}  (a run is going on, or one was killed: possibly delivered)")
+    click.echo(f"  skipped     {counts['skipped']:,}  (suppressed or left the list after the send started)")
+    sk = send.skipped
+    click.echo(f"  not in audience at start: {sk.get('suppressed', 0):,} suppressed · {sk.get('invalid', 0):,} "
+               f"invalid · {sk.get('duplicates', 0):,} duplicates")
+    if rows:
+        click.echo("")
+        for r in rows:
+            kind = r.state + ("" if r.state != "failed" else (" (permanent)" if r.permanent else " (retryable)"))
+            click.echo(f"  {kind:22} {r.email}  attempts {r.attempts}  {r.last_error or ''}")
+        total = counts["failed"] + counts["deferred"] + counts["sending"]
+        if not show_all and total > len(rows):
+            click.echo(f"  … {total - len(rows):,} more (--all lists them)")
+    if counts["deferred"] or transient:
+        click.echo(f"\nRe-send the deferred and retryable ones with: digest retry {send.slug}")
+
+
+@cli.command()
+@click.argument("emails", nargs=-1)
+@click.option("--token", metavar="TOKEN", help="A signed token from an unsubscribe link (verified first).")
+@click.option("--reason", default="unsubscribed", show_default=True, help="Reason recorded with the address.")
+@pass_app
+def unsubscribe(app: AppContext, emails: tuple[str, ...], token: str | None, reason: str) -> None:
+    """Add EMAIL(s) to the suppression list, or the address in a signed --token (for a one-click endpoint)."""
+    from .ledger import Ledger
+
+    settings = app.settings
+    if not emails and not token:
+        raise click.UsageError("give one or more EMAIL addresses, or --token TOKEN")
+    addresses = list(emails)
+    source = "manual"
+    if token:
+        from email.utils import parseaddr
+
+        from .personalize import _slugify
+        from .tokens import KeyRing
+
+        nl = settings.newsletter
+        domain = parseaddr(nl.from_)[1].rpartition("@")[2].lower()
+        newsletter_id = nl.list_id or f"{_slugify(nl.name)}.{domain}"  # as Personalizer signs it
+        _, address = KeyRing.for_settings(settings).verify(token, newsletter_id)
+        addresses.append(address)
+        source = "token"
+    with Ledger.for_settings(settings) as ledger:
+        for address in addresses:
+            new = ledger.suppress(address, reason, source=source)
+            click.echo(f"{'unsubscribed' if new else 'already suppressed'}: {address}")
+
+
+@cli.group()
+def suppress() -> None:
+    """The suppression list: addresses no send ever goes to (unsubscribes, permanent bounces)."""
+
+
+@suppress.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--reason", default="imported", show_default=True, help="Reason when the file has none.")
+@pass_app
+def suppress_import(app: AppContext, file: Path, reason: str) -> None:
+    """Add the addresses in FILE (CSV: email[,reason]; a header row is optional)."""
+    import csv
+
+    from .errors import SubscriberError
+    from .ledger import Ledger
+
+    rows: list[tuple[str, str]] = []
+    with open(file, newline="", encoding="utf-8-sig") as fh:
+        for line_no, row in enumerate(csv.reader(fh), start=1):
+            if not row or not row[0].strip():
+                continue
+            email_cell = row[0].strip()
+            if line_no == 1 and "@" not in email_cell:
+                continue  # header row
+            if "@" not in email_cell:
+                raise SubscriberError(f"{file}:{line_no}: {email_cell!r} is not an email address.",
+                                      "the first column must hold the address")
+            rows.append((email_cell, (row[1].strip() if len(row) > 1 and row[1].strip() else reason)))
+    with Ledger.for_settings(app.settings) as ledger:
+        new = ledger.suppress_many(rows, source=f"import:{file.name}")
+    click.echo(f"{len(rows):,} addresses read from {_display(file)}: {new:,} added, {len(rows) - new:,} already there")
+
+
+@suppress.command("export")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@pass_app
+def suppress_export(app: AppContext, file: Path | None) -> None:
+    """Write the suppression list as CSV (email,reason,source,created_at) to FILE or standard output."""
+    import csv
+
+    from .ledger import Ledger, ledger_path
+
+    path = ledger_path(app.settings)
+    out = open(file, "w", newline="", encoding="utf-8") if file else sys.stdout
+    try:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["email", "reason", "source", "created_at"])
+        n = 0
+        if path.exists():
+            with Ledger(path, readonly=True) as ledger:
+                for row in ledger.iter_suppressions():
+                    writer.writerow(row)
+                    n += 1
+    finally:
+        if file:
+            out.close()
+    if file:
+        click.echo(f"wrote {n:,} suppressed addresses to {_display(file)}")
+
+
+@suppress.command("list")
+@pass_app
+def suppress_list(app: AppContext) -> None:
+    """Show the suppression list."""
+    from .ledger import Ledger, ledger_path
+
+    path = ledger_path(app.settings)
+    n = 0
+    if path.exists():
+        with Ledger(path, readonly=True) as ledger:
+            for email_addr, reason, source, created in ledger.iter_suppressions():
+                click.echo(f"{created[:19]}  {email_addr:40}  {source:10}  {reason}")
+                n += 1
+    click.echo(f"{n:,} suppressed address{'es' if n != 1 else ''}")
+
+
+@suppress.command("remove")
+@click.argument("emails", nargs=-1, required=True)
+@pass_app
+def suppress_remove(app: AppContext, emails: tuple[str, ...]) -> None:
+    """Take EMAIL(s) off the suppression list (e.g. someone subscribed again)."""
+    from .ledger import Ledger
+
+    with Ledger.for_settings(app.settings) as ledger:
+        for address in emails:
+            click.echo(f"{'removed' if ledger.unsuppress(address) else 'not suppressed'}: {address}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the CLI and turn DigestErrors into short messages."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])

@@ -321,11 +321,12 @@ class Ledger:
         return _send(rows[0]) if rows else None
 
     def create_send(self, slug: str, *, content_fp: str, list_fp: str, settings_fp: str, list_path: str,
-                    subject: str, recipients: Iterable[RecipientRow | tuple], skipped: dict | None = None) -> SendRow:
+                    subject: str, recipients: Iterable[RecipientRow | tuple], skipped=None) -> SendRow:
         """Fix the audience: the send row and every recipient row, in ONE transaction.
 
         `recipients` is consumed lazily (streamed from the CSV); if it raises, nothing is kept.
-        Items are RecipientRow or (key, email, name, fields, tags, line) tuples.
+        Items are RecipientRow or (key, email, name, fields, tags, line) tuples. `skipped` (a dict,
+        or a callable giving one once the stream is consumed) records what the audience left out.
         """
         def do():
             stamp = now_iso()
@@ -341,14 +342,14 @@ class Ledger:
                 (_recipient_params(send_id, r, stamp) for r in recipients))
             audience = self._db.total_changes - before
             self._db.execute("UPDATE sends SET audience = ?, skipped_json = ? WHERE id = ?",
-                             (audience, json.dumps(dict(skipped or {})), send_id))
+                             (audience, json.dumps(_skipped(skipped)), send_id))
             return send_id
         send_id = self._write("cannot fix the audience", do)
         return self.get_send(slug)  # type: ignore[return-value]
 
     def amend_send(self, send_id: int, *, content_fp: str, list_fp: str, settings_fp: str,
                    list_path: str, subject: str, recipients: Iterable | None = None,
-                   skipped: dict | None = None) -> tuple[int, int]:
+                   skipped=None) -> tuple[int, int]:
         """Accept changed content/list/settings (--resume-changed): new fingerprints; when
         `recipients` is given (the list changed), add the new ones and skip the unsent ones that
         left the list. Returns (added, dropped)."""
@@ -374,7 +375,7 @@ class Ledger:
                 "AND key NOT IN (SELECT key FROM incoming)", (stamp, send_id)).rowcount
             audience = self._db.execute("SELECT count(*) FROM recipients WHERE send_id=?", (send_id,)).fetchone()[0]
             self._db.execute("UPDATE sends SET audience=?, skipped_json=? WHERE id=?",
-                             (audience, json.dumps(dict(skipped or {})), send_id))
+                             (audience, json.dumps(_skipped(skipped)), send_id))
             self._db.execute("DROP TABLE incoming")
             return added, dropped
         return self._write("cannot record the changed send", do)
@@ -497,6 +498,12 @@ def _recipient_params(send_id: int, r, stamp: str) -> tuple:
         key, email, name, fields, tags, line = r
     return (send_id, key, email, name, json.dumps(dict(fields), ensure_ascii=False),
             json.dumps(sorted(tags), ensure_ascii=False), line, stamp)
+
+
+def _skipped(skipped) -> dict:
+    if callable(skipped):
+        skipped = skipped()
+    return dict(skipped or {})
 
 
 def _split_sql(script: str) -> list[str]:

@@ -1,0 +1,454 @@
+"""One issue's send, end to end: render once, fix the audience in the ledger, open transports, run.
+
+`SendJob(settings, issue)` renders the issue and prepares the personaliser; then
+- `.preview()`     the dry run: counts and a sample message, nothing written or sent;
+- `.run(...)`      the real send (or a resume, or `retry=True`), under a per-issue OS lock;
+- `.send_test(..)` the issue with the test subject prefix to a few addresses, ledger untouched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+
+from .errors import ConfigError, DigestError, LedgerError, SendLockedError
+from .ledger import DEFERRED, FAILED, PENDING, SENDING, SENT, SKIPPED, Ledger, RecipientRow, SendRow, ledger_path
+from .sender import RunOptions, RunStats, SendLoop
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import Settings
+    from .subscribers import Subscriber
+    from .transports.base import OutgoingMessage, SendResult, Transport
+
+
+# --- the per-issue lock ---------------------------------------------------------------------------
+
+class SendLock:
+    """An exclusive fcntl.flock on <state>/locks/<slug>.lock; the kernel releases it if we die."""
+
+    def __init__(self, settings: "Settings", slug: str):
+        self.path = settings.path("state") / "locks" / f"{slug}.lock"
+        self.slug = slug
+        self._fd: int | None = None
+
+    def acquire(self) -> "SendLock":
+        """Take the lock or raise SendLockedError at once (never waits)."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise LedgerError(f"cannot create the lock file {self.path}: {exc.strerror}.",
+                              "make the state folder ([paths] state) writable") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "another process"
+            os.close(fd)
+            raise SendLockedError(
+                f"issue '{self.slug}' is already being sent (process {holder} holds {self.path}).",
+                f"wait for it to finish, or look at it with: digest status {self.slug}") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        """Drop the lock (the file stays; its presence means nothing without the flock)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "SendLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+# --- fingerprints ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Fingerprints:
+    """What a send was started with: a change to any of these makes resuming need --resume-changed."""
+
+    content: str
+    list: str
+    settings: str
+
+    def changes(self, send: SendRow) -> list[str]:
+        """Names of the parts that differ from the send in the ledger."""
+        changed = []
+        if self.content != send.content_fp:
+            changed.append("the issue's rendered content")
+        if self.list != send.list_fp:
+            changed.append("the subscriber list (or --tag filter)")
+        if self.settings != send.settings_fp:
+            changed.append("the newsletter settings ([newsletter], [unsubscribe], [merge])")
+        return changed
+
+
+def list_fingerprint(path: Path, tags: Sequence[str]) -> str:
+    """sha256 of the list file's bytes plus the audience filter (read in 1 MB chunks)."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+    except OSError as exc:
+        from .errors import SubscriberError
+        raise SubscriberError(f"cannot read subscriber list {path}: {exc.strerror}.",
+                              "check [paths] subscribers or --to") from exc
+    h.update(b"\0tags:" + ",".join(sorted(t.casefold() for t in tags)).encode("utf-8"))
+    return h.hexdigest()
+
+
+def settings_fingerprint(settings: "Settings") -> str:
+    """sha256 of the settings that change what each recipient receives."""
+    data = {
+        "newsletter": dataclasses.asdict(settings.newsletter),
+        "unsubscribe": dataclasses.asdict(settings.unsubscribe),
+        "merge": dataclasses.asdict(settings.merge),
+        "bounce_address": settings.send.bounce_address,
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+
+
+# --- audience ---------------------------------------------------------------------------------
+
+@dataclass
+class AudienceCounts:
+    """What fixing (or previewing) the audience found."""
+
+    recipients: int = 0
+    suppressed: int = 0
+    invalid: int = 0
+    duplicates: int = 0
+    not_in_audience: int = 0   # valid subscribers without any of the wanted tags
+    rows: int = 0
+
+    def skipped(self) -> dict[str, int]:
+        return {"suppressed": self.suppressed, "invalid": self.invalid, "duplicates": self.duplicates,
+                "not_in_audience": self.not_in_audience}
+
+
+def subscriber_from_row(row: RecipientRow) -> "Subscriber":
+    """Rebuild a Subscriber from its ledger row (resume never re-reads the CSV)."""
+    from .subscribers import Subscriber
+
+    return Subscriber(email=row.email, name=row.name, fields=row.fields, tags=frozenset(row.tags), line=row.line)
+
+
+# --- results --------------------------------------------------------------------------------------
+
+@dataclass
+class Preview:
+    """The dry run: what `digest send --yes` would do."""
+
+    slug: str
+    subject: str
+    from_addr: str
+    transport: str
+    list_path: Path
+    tags: tuple[str, ...]
+    counts: AudienceCounts
+    already_sent: int = 0
+    to_send: int = 0
+    send: SendRow | None = None
+    ledger_counts: dict | None = None
+    changes: list[str] = field(default_factory=list)
+    sample: bytes | None = None
+    sample_to: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunReport:
+    """What a real run did, for the summary and the exit code."""
+
+    send: SendRow
+    stats: RunStats
+    counts: dict[str, int]         # ledger counts after the run
+    skipped: dict[str, int]        # at audience time: suppressed, invalid, duplicates, not in audience
+    already_sent: int              # sent by earlier runs
+    prepared: dict[str, int]       # prepare_run: in_doubt, deferred, failed, suppressed
+    started_new: bool
+    added: int = 0
+    dropped: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        """0 all sent; 3 something failed or is deferred; 4 the run stopped early (resumable)."""
+        if self.stats.stopped:
+            return 4
+        if self.stats.failed or self.stats.deferred or self.counts[DEFERRED]:
+            return 3
+        return 0
+
+
+# --- the job --------------------------------------------------------------------------------------
+
+class SendJob:
+    """Everything one `digest send ISSUE` needs, rendered once."""
+
+    def __init__(self, settings: "Settings", issue_ref: str, *, list_path: Path | None = None,
+                 tags: Sequence[str] = (), transport: str | None = None):
+        from .tokens import KeyRing
+        from .issue import find_issue, load_issue
+        from .personalize import Personalizer
+        from .render import render_issue
+
+        self.settings = settings
+        self.issue = load_issue(find_issue(settings, issue_ref))
+        self.slug = self.issue.slug
+        self.list_path = Path(list_path) if list_path else settings.path("subscribers")
+        self.tags = tuple(tags) or tuple(self.issue.audience)
+        self.transport_name = transport or settings.send.transport
+        self.rendered = render_issue(self.issue, settings)
+        # The development key is fine for a dry run or a test message; run() refuses it.
+        self.signer = KeyRing.for_settings(settings, allow_dev_key=True)
+        self.personalizer = Personalizer(self.rendered, settings, self.signer, source=self.list_path)
+
+    # -- pieces ----------------------------------------------------------------------------------
+
+    def fingerprints(self) -> Fingerprints:
+        """The fingerprints of what would be sent now."""
+        return Fingerprints(self.rendered.fingerprint, list_fingerprint(self.list_path, self.tags),
+                            settings_fingerprint(self.settings))
+
+    def transport_class(self):
+        from .transports import transport_class
+
+        return transport_class(self.transport_name)
+
+    def make_transports(self, connections: int) -> list["Transport"]:
+        """N transports of one connection each when the transport can use several, else one."""
+        cls = self.transport_class()
+        n = connections if cls.supports_connections else 1
+        return [cls(self.settings, connections=1) for _ in range(n)]
+
+    def audience(self, suppressed_keys: set[str], counts: AudienceCounts, *, check: bool = True
+                 ) -> Iterator[tuple]:
+        """Stream the list: (key, email, name, fields, tags, line) for everyone who gets the issue.
+
+        Every kept row is checked for missing merge fields (MergeError names field and line) before
+        the caller commits anything.
+        """
+        from .subscribers import ListReport, read_subscribers
+
+        report = ListReport()
+        for sub in read_subscribers(self.list_path, report=report, tags=self.tags or None):
+            if sub.key in suppressed_keys:
+                counts.suppressed += 1
+                continue
+            if check:
+                self.personalizer.check(sub)
+            counts.recipients += 1
+            yield (sub.key, sub.email, sub.name, dict(sub.fields), tuple(sorted(sub.tags)), sub.line)
+        counts.invalid, counts.duplicates = report.invalid, report.duplicates
+        counts.not_in_audience, counts.rows = report.filtered_out, report.rows
+
+    def builder(self, personalizer=None, *, needs_mime: bool = True) -> Callable[[Sequence[RecipientRow]], list]:
+        """rows → OutgoingMessages (MIME built when the transport needs it); a failing row gives its exception."""
+        from .message import MimeSkeleton
+
+        personalizer = personalizer or self.personalizer
+        skeleton = MimeSkeleton(from_addr=personalizer.from_addr, reply_to=personalizer.reply_to)
+
+        def build(rows: Sequence[RecipientRow]) -> list:
+            out: list = []
+            for row in rows:
+                try:
+                    msg = personalizer.message_for(subscriber_from_row(row), row.id)
+                    if needs_mime:
+                        msg = dataclasses.replace(msg, mime=skeleton.build(msg))
+                    out.append(msg)
+                except DigestError as exc:
+                    out.append(exc)
+            return out
+        return build
+
+    # -- dry run ---------------------------------------------------------------------------------
+
+    def preview(self) -> Preview:
+        """Count the audience and build one sample message; writes nothing, sends nothing."""
+        from .message import build_mime
+
+        counts = AudienceCounts()
+        send: SendRow | None = None
+        ledger_counts = None
+        suppressed: set[str] = set()
+        notes: list[str] = []
+        if self.signer.is_dev:
+            notes.append(f"{self.settings.unsubscribe.keys_env} is not set: the sample's unsubscribe link uses the "
+                         "development key; a real send (--yes) refuses to run until it is set")
+        path = ledger_path(self.settings)
+        if path.exists():
+            with Ledger(path, readonly=True) as ledger:
+                suppressed = ledger.suppressed_keys()
+                send = ledger.get_send(self.slug)
+                if send is not None:
+                    ledger_counts = ledger.counts(send.id)
+        try:
+            transport = self.transport_class()(self.settings, connections=1).describe()
+        except DigestError as exc:
+            transport = f"{self.transport_name} — NOT USABLE: {exc.message}"
+        first = None
+        for row in self.audience(suppressed, counts):
+            if first is None:
+                first = row
+        sample = None
+        sample_to = ""
+        if first is not None:
+            row = RecipientRow(id=0, key=first[0], email=first[1], name=first[2], fields=first[3],
+                               tags=first[4], line=first[5])
+            msg = self.personalizer.message_for(subscriber_from_row(row), 0)
+            sample, sample_to = build_mime(msg), msg.to_email
+        preview = Preview(slug=self.slug, subject=self.issue.subject, from_addr=self.personalizer.from_addr,
+                          transport=transport, list_path=self.list_path, tags=self.tags, counts=counts,
+                          send=send, ledger_counts=ledger_counts, sample=sample, sample_to=sample_to,
+                          notes=notes)
+        if send is not None and ledger_counts is not None:
+            preview.already_sent = ledger_counts[SENT]
+            preview.to_send = (ledger_counts[PENDING] + ledger_counts[SENDING] + ledger_counts[DEFERRED])
+            preview.changes = self.fingerprints().changes(send)
+        else:
+            preview.to_send = counts.recipients
+        return preview
+
+    # -- the real send ---------------------------------------------------------------------------
+
+    def run(self, options: RunOptions, *, resume_changed: bool = False, retry: bool = False,
+            progress: Callable[[RunStats], None] | None = None,
+            on_start: Callable[[RunReport], None] | None = None, clock=None, sleep=None) -> RunReport:
+        """Send (start, resume, or with retry=True re-send deferred and transient failures)."""
+        from .tokens import GENERATE_HINT
+
+        if self.signer.is_dev:
+            env = self.settings.unsubscribe.keys_env
+            raise ConfigError(f"environment variable {env} is not set: the unsubscribe links would be signed "
+                              "with the public development key.",
+                              GENERATE_HINT.format(var=env))
+        with SendLock(self.settings, self.slug), Ledger.for_settings(self.settings) as ledger:
+            send = ledger.get_send(self.slug)
+            fps = self.fingerprints()
+            started_new = False
+            added = dropped = 0
+            if send is None:
+                if retry:
+                    raise LedgerError(f"issue '{self.slug}' has never been sent: nothing to retry.",
+                                      f"send it first: digest send {self.slug} --yes")
+                counts = AudienceCounts()
+                send = ledger.create_send(
+                    self.slug, content_fp=fps.content, list_fp=fps.list, settings_fp=fps.settings,
+                    list_path=str(self.list_path), subject=self.issue.subject,
+                    recipients=self.audience(ledger.suppressed_keys(), counts), skipped=counts.skipped)
+                started_new = True
+            else:
+                changes = fps.changes(send)
+                if changes:
+                    if not resume_changed:
+                        raise LedgerError(
+                            f"issue '{self.slug}' was started on {send.started_at} and since then "
+                            f"{' and '.join(changes)} changed; resuming would send a different message "
+                            f"to the rest of the list.",
+                            "if that is what you want, run the same command with --resume-changed "
+                            f"(see what is left with: digest status {self.slug})")
+                    recipients = None
+                    counts = AudienceCounts()
+                    if fps.list != send.list_fp:
+                        recipients = self.audience(ledger.suppressed_keys(), counts)
+                    added, dropped = ledger.amend_send(
+                        send.id, content_fp=fps.content, list_fp=fps.list, settings_fp=fps.settings,
+                        list_path=str(self.list_path), subject=self.issue.subject, recipients=recipients,
+                        skipped=counts.skipped if recipients is not None else send.skipped)
+                    send = ledger.get_send(self.slug)
+            before = ledger.counts(send.id)
+            transports = self.make_transports(options.connections)
+            opened: list = []
+            try:
+                for t in transports:  # connection and login problems show before anything is claimed
+                    t.open()
+                    opened.append(t)
+                prepared = ledger.prepare_run(send.id, retry_failed=retry)
+                report = RunReport(send=send, stats=RunStats(), counts=before, skipped=send.skipped,
+                                   already_sent=before[SENT], prepared=prepared, started_new=started_new,
+                                   added=added, dropped=dropped)
+                if on_start:
+                    on_start(report)
+                kw = {}
+                if clock is not None:
+                    kw["clock"] = clock
+                if sleep is not None:
+                    kw["sleep"] = sleep
+                loop = SendLoop(ledger, send.id, transports, self.builder(needs_mime=transports[0].needs_mime),
+                                options, progress=progress, **kw)
+                stats = loop.run()
+            finally:
+                for t in opened:
+                    try:
+                        t.close()
+                    except Exception:  # noqa: BLE001 — closing must not hide the run's outcome
+                        pass
+            counts_after = ledger.counts(send.id)
+            open_rows = counts_after[PENDING] + counts_after[SENDING] + counts_after[DEFERRED]
+            ledger.set_send_state(send.id, "finished" if not open_rows and not ledger.failed_transient(send.id)
+                                  else "stopped")
+            report.stats = stats
+            report.counts = counts_after
+            report.send = ledger.get_send(self.slug)
+            if stats.error is not None:
+                stats.error.report = report  # type: ignore[attr-defined]  # the CLI prints the summary too
+                raise stats.error
+            return report
+
+    # -- test sends ------------------------------------------------------------------------------
+
+    def send_test(self, addresses: Sequence[str]) -> list[tuple["OutgoingMessage", "SendResult"]]:
+        """Send the issue with the test subject prefix to `addresses`; the ledger is not touched."""
+        from .personalize import Personalizer
+        from .subscribers import Subscriber, read_subscribers
+
+        personalizer = Personalizer(self.rendered, self.settings, self.signer,
+                                    subject_prefix=self.settings.send.test_subject_prefix, source=self.list_path)
+        wanted = {self._key(a): a for a in addresses}
+        found: dict[str, Subscriber] = {}
+        first: Subscriber | None = None
+        if self.list_path.exists():
+            for sub in read_subscribers(self.list_path, tags=self.tags or None):
+                first = first or sub
+                if sub.key in wanted and sub.key not in found:
+                    found[sub.key] = sub
+                if len(found) == len(wanted):
+                    break
+        rows = []
+        for i, (key, address) in enumerate(wanted.items(), start=1):
+            sub = found.get(key)
+            if sub is None:
+                # Not on the list: personalise as the first subscriber would be, addressed to the tester.
+                fields = dict(first.fields) if first else {}
+                sub = Subscriber(email=address, name=first.name if first else "", fields=fields, tags=frozenset(),
+                                 line=0)
+            rows.append(RecipientRow(id=i, key=key, email=sub.email if key in found else address, name=sub.name,
+                                     fields=dict(sub.fields), tags=tuple(sub.tags), line=sub.line))
+        cls = self.transport_class()
+        transport = cls(self.settings, connections=1)
+        build = self.builder(personalizer, needs_mime=transport.needs_mime)
+        built = build(rows)
+        failed = [m for m in built if isinstance(m, BaseException)]
+        if failed:
+            raise failed[0]
+        with transport:
+            results = transport.send_batch(built)
+        return list(zip(built, results))
+
+    @staticmethod
+    def _key(address: str) -> str:
+        from .addresses import address_key
+
+        return address_key(address)
