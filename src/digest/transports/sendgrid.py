@@ -1,0 +1,132 @@
+"""SendGrid v3: POST /v3/mail/send, one fully personalised message per call.
+
+SendGrid's batch form (up to 1,000 personalizations in one call) shares ONE body among all
+personalizations; per-recipient content is only possible through `substitutions` tags in that
+body. digest hands transports finished per-recipient html/text (the unsubscribe link differs per
+recipient), not a template with tags, so the only correct mapping is one call per message, with
+the connection kept open across calls. That also makes SendGrid's "duplicate address across
+personalizations → 400 for the whole request" impossible by construction.
+
+202 Accepted with an empty body and the message id in the X-Message-Id header means accepted.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from dataclasses import dataclass
+from typing import Sequence
+
+from .base import OutgoingMessage, SendResult, Status
+from .http import (
+    APIRequest,
+    APIResponse,
+    HTTPSettings,
+    HTTPTransport,
+    message_headers,
+    split_address,
+)
+
+API_URL = "https://api.sendgrid.com"  # EU-pinned accounts: https://api.eu.sendgrid.com
+PERSONALIZATIONS_LIMIT = 1000  # documented per-request limit (not reached: one per call)
+
+# Headers SendGrid sets itself and refuses or overrides in `headers` (we send them as fields).
+_FIELD_HEADERS = {"from", "to", "subject", "reply-to", "cc", "bcc", "content-type",
+                  "content-transfer-encoding", "dkim-signature", "received", "x-sg-id", "x-sg-eid"}
+
+
+@dataclass
+class SendGridSettings(HTTPSettings):
+    """[sendgrid] in digest.toml."""
+
+    token_env: str = "SENDGRID_API_KEY"
+    base_url: str = API_URL
+
+
+def _email_object(name: str, addr: str, *, in_personalization: bool = False) -> dict:
+    obj = {"email": addr}
+    if name:
+        if in_personalization and any(c in name for c in ",;"):
+            # SendGrid does not quote such names in personalizations (sendgrid-python#291):
+            # quote them ourselves or the recipient sees a broken To header.
+            name = '"%s"' % email.utils.quote(name)
+        obj["name"] = name
+    return obj
+
+
+def build_request(messages: Sequence[OutgoingMessage], cfg: SendGridSettings, token: str) -> APIRequest:
+    """The /v3/mail/send call for exactly one message (pure: no network)."""
+    if len(messages) != 1:
+        raise ValueError(f"SendGrid calls carry one personalised message each, got {len(messages)}")
+    m = messages[0]
+    from_name, from_email = split_address(m.from_addr)
+    content = []
+    if m.text:
+        content.append({"type": "text/plain", "value": m.text})  # SendGrid: text/plain first
+    if m.html:
+        content.append({"type": "text/html", "value": m.html})
+    body: dict = {
+        "personalizations": [{
+            "to": [_email_object(m.to_name, m.to_email, in_personalization=True)],
+            # Echoed in SendGrid's event webhook: lets bounces be matched back to the ledger.
+            "custom_args": {"digest_recipient_id": str(m.recipient_id),
+                            "digest_message_id": m.message_id},
+        }],
+        "from": _email_object(from_name, from_email),
+        "subject": m.subject,
+        "content": content,
+    }
+    if m.reply_to:
+        body["reply_to"] = _email_object(*split_address(m.reply_to))
+    headers = {k: str(v) for k, v in message_headers(m) if k.lower() not in _FIELD_HEADERS}
+    if headers:
+        body["headers"] = headers
+    return APIRequest(
+        method="POST", url=f"{cfg.base_url}/v3/mail/send", messages=(m,),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json",
+                 "Accept": "application/json"},
+        json=body)
+
+
+def _errors(response: APIResponse) -> list[dict]:
+    try:
+        data = response.json()
+    except ValueError:
+        return []
+    errors = data.get("errors") if isinstance(data, dict) else None
+    return [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+
+
+class SendGridTransport(HTTPTransport):
+    """Send through SendGrid's v3 Mail Send API, one message per call on a kept-open connection."""
+
+    name = "sendgrid"
+    label = "SendGrid"
+    max_batch = 1
+    settings_class = SendGridSettings
+    reset_header = "X-RateLimit-Reset"  # a Unix time
+    reset_kind = "epoch"
+
+    def describe(self) -> str:
+        """Endpoint."""
+        return f"sendgrid {self.config.base_url}/v3/mail/send (one message per call)"
+
+    def build_request(self, messages: Sequence[OutgoingMessage]) -> APIRequest:
+        """See module-level build_request."""
+        return build_request(messages, self.config, self.token)
+
+    def read_results(self, request: APIRequest, response: APIResponse) -> list[SendResult]:
+        """202 → accepted (id in X-Message-Id); 400 naming the recipient → that recipient failed."""
+        (m,) = request.messages
+        if response.status in (200, 202):
+            return [SendResult(m.recipient_id, Status.SENT,
+                               provider_id=response.headers.get("X-Message-Id"), code=str(response.status))]
+        if response.status == 400:
+            errors = _errors(response)
+            fields = [str(e.get("field") or "") for e in errors]
+            if errors and all(f.startswith("personalizations.0.to") for f in fields):
+                reason = "; ".join(str(e.get("message", "")) for e in errors)
+                return [SendResult(m.recipient_id, Status.FAILED, code="400",
+                                   reason=f"SendGrid: {reason}", suppress=True)]
+        raise self.permanent(request, response,
+                             "fix what the error names (sender identity, settings, message); "
+                             "this message was not sent")
