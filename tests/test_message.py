@@ -180,7 +180,7 @@ def test_non_ascii_local_part_gives_a_utf8_header_for_smtputf8():
 
 def test_quoted_printable_lines_that_end_in_a_blank_stay_within_76():
     # binascii.b2a_qp alone writes 78-character lines here; build() splits them.
-    text = "x" * 75 + " \n" + "=" * 24 + "x\t\n" + "é" * 12 + "x" * 3 + " \n"
+    text = "\n" + "x" * 75 + " \n" + "=" * 24 + "x\t\n" + "é" * 12 + "x" * 3 + " \n"
     raw = fast(make(text=text))
     assert_wire_format(raw)
     body = raw.split(b"quoted-printable\r\n\r\n")[1].split(b"\r\n--")[0]
@@ -325,3 +325,20 @@ def test_replace_keeps_message_frozen_contract():
     msg = make()
     filled = replace(msg, mime=fast(msg))
     assert filled.mime.startswith(b"From: Innovation Hub News <news@example.org>\r\nTo: Ann Smith <ann@example.org>\r\n")
+
+
+def test_random_bodies_round_trip_within_line_limits():
+    import random
+
+    rng = random.Random(20231221)
+    alphabet = ["a", "b", " ", "  ", "\t", "=", ".", "é", "€", "🎉", "\n", "\r\n", "\r", "From ", "=?", "$"]
+    for _ in range(120):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 400)))
+        html = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 400)))
+        raw = fast(make(text=text, html=html))
+        assert_wire_format(raw)
+        got_text, got_html = (p.get_content() for p in parse(raw).iter_parts())
+        norm = lambda s: s.replace("\r\n", "\n").replace("\r", "\n")  # noqa: E731
+        want = lambda s: norm(s) if norm(s).endswith("\n") else norm(s) + "\n"  # noqa: E731
+        assert norm(got_text) == want(text)
+        assert norm(got_html) == want(html)

@@ -268,9 +268,19 @@ def _qp(body: str) -> bytes:
     # With LF-only input b2a_qp writes LF for both hard and soft breaks; it never writes a bare CR
     # or LF otherwise, so turning every LF into CRLF afterwards is exact.
     out = binascii.b2a_qp(body.encode("utf-8"), quotetabs=False, istext=True, header=False)
-    if b"=20\n" in out or b"=09\n" in out:
+    if _blank_before_newline(body):
         out = _LONG_WS_LINE.sub(rb"\1=\n\2", out)
     return out.replace(b"\n", b"\r\n")
+
+
+def _blank_before_newline(body: str) -> bool:
+    """Whether a line ends in a space or tab (visiting newlines: far fewer than spaces in HTML)."""
+    i = body.find("\n")
+    while i != -1:
+        if i and body[i - 1] in " \t":
+            return True
+        i = body.find("\n", i + 1)
+    return False
 
 
 class MimeSkeleton:
