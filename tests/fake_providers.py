@@ -56,7 +56,7 @@ class Reply:
 class Scripted:
     """A whole-request behaviour queued for the next call."""
 
-    reply: Reply | None = None   # answer this instead of the normal handling
+    reply: Reply | None = None   # answer this instead of the normal handling (None: handle normally)
     delay: float = 0.0           # sleep this long before answering
     process: bool = False        # with delay: handle normally (accept) even though the answer is late
     drop: bool = False           # close the connection without answering (nothing processed)
@@ -183,20 +183,18 @@ class FakeProvider:
             h.close_connection = True  # the socket closes with no answer: the client sees a reset
             return
         try:
-            if scripted and scripted.reply is not None:
+            if scripted and (scripted.reply is not None or (scripted.delay and not scripted.process)):
                 call.payload, call.recipients = self.peek(headers, body)
-                reply = scripted.reply
+                reply = scripted.reply or Reply(504, "too late: nobody is waiting for this answer")
             else:
-                if scripted and scripted.delay and not scripted.process:
-                    time.sleep(scripted.delay)
                 reply = self.handle(call, headers, body)
-                if scripted and scripted.delay and scripted.process:
-                    time.sleep(scripted.delay)
         except Exception as exc:  # a bug in the fake must show up as a 500, not a hung client
             reply = Reply(500, f"fake {self.name} crashed: {exc!r}")
         with self.lock:
             for r in call.recipients:
                 self.posted[r] += 1
+        if scripted and scripted.delay:
+            time.sleep(scripted.delay)  # processed (or not) already; only the answer is late
         call.status = reply.status
         data, ctype = reply.encoded()
         try:

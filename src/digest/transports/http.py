@@ -183,6 +183,9 @@ class HTTPTransport(Transport):
     implement `build_request` and `read_results` (both pure)."""
 
     needs_mime: ClassVar[bool] = False     # APIs take subject/html/text/headers, not MIME bytes
+    # One session per transport instance; the send loop runs N instances in N worker threads for
+    # --connections N, which matters most for the one-message-per-call providers.
+    supports_connections: ClassVar[bool] = True
     settings_class: ClassVar[type] = HTTPSettings
     label: ClassVar[str] = ""              # provider name in messages: "Postmark"
     reset_header: ClassVar[str | None] = None
