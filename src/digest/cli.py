@@ -165,7 +165,7 @@ def _send_options(f):
 
 
 @cli.command()
-@click.argument("issue")
+@click.argument("issue", required=False)
 @click.option("--to", "list_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Subscriber list (default: [paths] subscribers).")
 @click.option("--tag", "tags", multiple=True, metavar="TAG",
@@ -176,18 +176,32 @@ def _send_options(f):
 @click.option("--test", "test_to", multiple=True, metavar="ADDRESS",
               help="Send only to ADDRESS (repeatable, or comma-separated) with the test subject prefix; "
                    "the ledger is not touched.")
+@click.option("--due", is_flag=True,
+              help="For cron/systemd timers: send every issue whose send_at has passed (no ISSUE, no prompt).")
 @pass_app
-def send(app: AppContext, issue: str, list_path: Path | None, tags: tuple[str, ...], limit: int | None,
+def send(app: AppContext, issue: str | None, list_path: Path | None, tags: tuple[str, ...], limit: int | None,
          rate: float | None, connections: int | None, transport_name: str | None, resume_changed: bool,
-         yes: bool, test_to: tuple[str, ...]) -> None:
+         yes: bool, test_to: tuple[str, ...], due: bool) -> None:
     """Send ISSUE (slug or file) to the list — a dry run unless --yes (or you confirm at the prompt).
 
     Resumable: run the same command again after a crash or a stop and it carries on where it left
     off. Exit status: 0 all sent, 3 some failed or deferred (see `digest status`), 4 stopped early,
     75 already being sent by another process, 1 any other error.
+
+    With --due (and no ISSUE): send or resume every issue whose send_at has passed and whose
+    not_after has not, without asking; see `digest schedule`.
     """
     from .sendjob import SendJob
 
+    if due:
+        extra = [flag for flag, given in (("ISSUE", issue), ("--to", list_path), ("--tag", tags), ("--limit", limit),
+                                          ("--test", test_to), ("--resume-changed", resume_changed)) if given]
+        if extra:
+            raise click.UsageError(f"--due sends every due issue as its file says; it takes no {', '.join(extra)}.")
+        _send_due(app, rate=rate, connections=connections, transport_name=transport_name)
+        return
+    if issue is None:
+        raise click.UsageError("Missing argument 'ISSUE' (or use --due to send every issue that is due).")
     settings = app.settings
     job = SendJob(settings, issue, list_path=list_path, tags=tags, transport=transport_name)
     if test_to:
@@ -204,6 +218,88 @@ def send(app: AppContext, issue: str, list_path: Path | None, tags: tuple[str, .
             click.echo("Nothing was sent.")
             return
     _run_send(app, job, limit=limit, rate=rate, connections=connections, resume_changed=resume_changed)
+
+
+# --- scheduled sends: digest schedule, digest send --due (see schedule.py) --------------------------
+
+@cli.command()
+@pass_app
+def schedule(app: AppContext) -> None:
+    """List every issue and its state, by send_at: draft, scheduled (when; in how long), due,
+    sending n/N, sent, failed (why) or expired. Times in this machine's zone (TZ) and as written."""
+    from .schedule import describe, format_when, real_clock, schedule_entries
+
+    now = real_clock()
+    entries = schedule_entries(app.settings, now)
+    click.echo(f"now {format_when(now, as_written=False)} · {len(entries)} issue{'s' if len(entries) != 1 else ''} in "
+               f"{_display(app.settings.path('issues'))}")
+    width = max([len(e.slug) for e in entries] + [5])
+    for e in entries:
+        colour = {"failed": "red", "expired": "red", "due": "yellow", "sending": "yellow", "sent": "green"}.get(e.state)
+        click.echo(f"{e.slug:<{width}}  " + click.style(f"{e.state:<9}", fg=colour) + f"  {describe(e, now)}")
+
+
+def _send_due(app: AppContext, *, rate, connections, transport_name) -> None:
+    """`digest send --due`: plain timestamped lines outside a terminal; exit code = run.exit_code."""
+    import signal
+    import threading
+    from datetime import datetime
+
+    from .progress import make_progress
+    from .schedule import format_when, humanize, real_clock, run_due
+    from .sender import RunOptions
+
+    settings = app.settings
+    options = RunOptions.from_settings(settings.send, rate=rate, connections=connections)
+    tty = sys.stderr.isatty()
+
+    def line(text: str, err: bool = False, fg: str | None = None) -> None:
+        stamp = "" if tty else datetime.now().astimezone().isoformat(timespec="seconds") + " "
+        click.secho(stamp + text, err=err, fg=fg)
+
+    bars: dict = {}
+
+    def progress(entry, stats) -> None:
+        if entry.slug not in bars:
+            bars[entry.slug] = make_progress(stats.total, tty=tty, echo=click.echo)
+        bars[entry.slug](stats)
+
+    # SIGTERM (systemd stop, shutdown) and Ctrl-C: finish the batches in flight, record them, leave the
+    # rest pending for the next run. A second signal interrupts at once.
+    stop = threading.Event()
+
+    def on_signal(signum, frame) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        run = run_due(settings, real_clock(), options, log=line, progress=progress, stop=stop,
+                      transport=transport_name)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for bar in bars.values():
+            bar.close()
+    if run.busy is not None:
+        # A normal overlap (the previous run is still sending): not an error, so cron stays quiet.
+        line(f"another `digest send --due` run is in progress (pid {run.busy}); leaving it to that run")
+        return
+    for result in run.results:
+        if result.ok:
+            line(f"{result.slug}: {result.outcome} — {result.message}")
+        else:
+            line(f"{result.slug}: {result.outcome} — {result.message}", err=True, fg="red")
+    if not run.results:
+        now = real_clock()
+        nxt = (f"next: {run.next.slug} at {format_when(run.next.send_at)}, {humanize(run.next.send_at - now)}"
+               if run.next is not None else "nothing scheduled")
+        broken = (f"; {len(run.broken_drafts)} issue file(s) do not read, see `digest schedule`"
+                  if run.broken_drafts else "")
+        line(f"nothing due ({nxt}{broken})")
+    if run.exit_code:
+        raise click.exceptions.Exit(run.exit_code)
 
 
 @cli.command()
@@ -537,7 +633,10 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the CLI and turn DigestErrors into short messages."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        cli.main(args=argv, prog_name="digest", standalone_mode=False)
+        # Without standalone mode click *returns* the code of a raised click.exceptions.Exit.
+        code = cli.main(args=argv, prog_name="digest", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(1)
