@@ -308,7 +308,8 @@ class CutProxy:
 
     The bytes before the marker are forwarded, the rest is dropped, and both sides are closed: the
     server sees a connection lost in the middle of DATA, the client a dropped connection.
-    `refuse = True` makes new connections close at once (a server that went away).
+    `refuse = True` makes new connections close at once (a server that went away);
+    `accept_only = N` closes every connection after the first N (a per-client connection limit).
     """
 
     def __init__(self, target_host: str, target_port: int):
@@ -319,6 +320,7 @@ class CutProxy:
         self.listener.listen(16)
         self.host, self.port = self.listener.getsockname()
         self.refuse = False
+        self.accept_only: int | None = None
         self.cuts = 0
         self.accepted = 0
         self._markers: list[bytes] = []
@@ -356,7 +358,7 @@ class CutProxy:
             except OSError:
                 return
             self.accepted += 1
-            if self.refuse:
+            if self.refuse or (self.accept_only is not None and self.accepted > self.accept_only):
                 client.close()
                 continue
             try:

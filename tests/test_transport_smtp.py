@@ -357,6 +357,24 @@ def test_parallel_connections_deliver_each_message_exactly_once(tmp_path, smtp_s
     assert len({d.connection for d in smtp_server.deliveries}) >= 4
 
 
+def test_parallel_connections_carry_on_with_those_the_server_allows(tmp_path, smtp_server, tcp_proxy_factory):
+    proxy = tcp_proxy_factory(smtp_server.host, smtp_server.port)
+    proxy.accept_only = 2
+    msgs = [message(i) for i in range(1, 11)]
+    with transport(tmp_path, smtp_server, port=proxy.port, connections=4) as t:
+        results = t.send_batch(msgs)
+    assert statuses(results) == [Status.SENT] * 10
+    assert smtp_server.recipients() == {m.to_email: 1 for m in msgs}
+    assert (proxy.accepted, smtp_server.connections) == (4, 2)
+
+
+def test_bad_ca_file_is_a_config_error(tmp_path, smtp_server_factory, tls_cert):
+    server = smtp_server_factory(tls="starttls", cert=tls_cert)
+    (tmp_path / "ca.pem").write_text("not a certificate")
+    with pytest.raises(ConfigError, match=r"\[smtp\] ca_file = 'ca.pem': .*ca.pem is not a PEM certificate file"):
+        transport(tmp_path, server, ca_file="ca.pem").open()
+
+
 def test_close_is_idempotent_and_quits(tmp_path, smtp_server):
     t = transport(tmp_path, smtp_server)
     t.open()

@@ -191,6 +191,7 @@ class SMTPTransport(Transport):
         self.cfg = cfg
         self.address = f"{cfg.host}:{cfg.port}"
         self._password: str | None = None
+        self._local_name: str | None = None
         self._context: ssl.SSLContext | None = None
         self._conns: list[_Connection] = []
         self._pool: ThreadPoolExecutor | None = None
@@ -203,12 +204,21 @@ class SMTPTransport(Transport):
 
     def _tls_context(self) -> ssl.SSLContext:
         # Certificate and host name are always verified; ca_file only changes whom we trust.
-        if self.ca_path is not None:
+        if self.ca_path is None:
+            return ssl.create_default_context()
+        try:
             return ssl.create_default_context(cafile=str(self.ca_path))
-        return ssl.create_default_context()
+        except ssl.SSLError as exc:
+            raise ConfigError(f"{self.settings.where('smtp')} ca_file = {self.cfg.ca_file!r}: "
+                              f"{self.ca_path} is not a PEM certificate file ({exc.reason or exc}).",
+                              "point it at the PEM file of the CA that signed the server's certificate") from exc
 
     def open(self) -> None:
-        """Read the password, then connect (and log in) every connection so errors show before sending."""
+        """Read the password, then connect (and log in) so that errors show before anything is sent.
+
+        With connections > 1, the first connection must succeed; extra ones the server refuses
+        for now (e.g. a per-client connection limit) are left out and the batch uses the rest.
+        """
         if self._conns:
             return
         if self.cfg.username:
@@ -216,15 +226,21 @@ class SMTPTransport(Transport):
                                     purpose=f"SMTP password for {self.cfg.username} at {self.address}")
         if self.cfg.security != "none":
             self._context = self._tls_context()
-        self._conns = [_Connection(self) for _ in range(self.connections)]
+        conns = [_Connection(self) for _ in range(self.connections)]
         try:
-            for conn in self._conns:
-                conn.ensure()
+            conns[0].ensure()
+            for conn in conns[1:]:
+                try:
+                    conn.ensure()
+                except TransientTransportError:
+                    conn.drop()
         except BaseException:
-            self.close()
+            for conn in conns:
+                conn.quit()
             raise
-        if self.connections > 1:
-            self._pool = ThreadPoolExecutor(self.connections, thread_name_prefix="digest-smtp")
+        self._conns = [conns[0]] + [c for c in conns[1:] if c.smtp is not None]
+        if len(self._conns) > 1:
+            self._pool = ThreadPoolExecutor(len(self._conns), thread_name_prefix="digest-smtp")
 
     def close(self) -> None:
         """QUIT every connection and stop the worker threads. Safe to call more than once."""
@@ -247,11 +263,14 @@ class SMTPTransport(Transport):
         cfg = self.cfg
         smtp: smtplib.SMTP | None = None
         try:
+            # smtplib looks up this machine's FQDN (DNS) on every connect unless told: do it once.
+            name = cfg.local_hostname or self._local_name
             if cfg.security == "tls":
-                smtp = _SMTP_SSL(cfg.host, cfg.port, local_hostname=cfg.local_hostname,
-                                 timeout=cfg.timeout, context=self._context)
+                smtp = _SMTP_SSL(cfg.host, cfg.port, local_hostname=name, timeout=cfg.timeout,
+                                 context=self._context)
             else:
-                smtp = _SMTP(cfg.host, cfg.port, local_hostname=cfg.local_hostname, timeout=cfg.timeout)
+                smtp = _SMTP(cfg.host, cfg.port, local_hostname=name, timeout=cfg.timeout)
+            self._local_name = smtp.local_hostname
             smtp.ehlo()
             if cfg.security == "starttls":
                 if not smtp.has_extn("starttls"):
