@@ -80,6 +80,39 @@ def new(app: AppContext, title: str) -> None:
     click.echo(f"created {_display(path)} — edit it, then: digest preview {path.stem}")
 
 
+@cli.command()
+@click.argument("issue", required=False)
+@click.option("--port", type=click.IntRange(0, 65535), metavar="N",
+              help="Port on 127.0.0.1 (default: 8040, or the next free one; 0 = any free port).")
+@click.option("--no-open", is_flag=True, help="Do not open a browser; just print the address.")
+@pass_app
+def preview(app: AppContext, issue: str | None, port: int | None, no_open: bool) -> None:
+    """Live preview of the issues (or ISSUE) in a browser, served on 127.0.0.1; re-renders on save."""
+    from .preview import DEFAULT_PORT, open_browser, start_preview
+
+    def changed(paths: list[Path]) -> None:
+        click.echo("changed: " + ", ".join(_display(p) for p in paths[:5]) + (" …" if len(paths) > 5 else ""))
+
+    def failed(what: str, details: str) -> None:
+        click.secho(f"preview error: {what}", fg="red", err=True)
+        if app.debug:
+            click.echo(details, err=True)
+
+    server = start_preview(app.settings, issue=issue, port=port, on_change=changed, on_error=failed)
+    try:
+        url = server.url + server.start_path
+        if port is None and server.port != DEFAULT_PORT:
+            click.echo(f"port {DEFAULT_PORT} is taken; using {server.port}")
+        click.echo(f"Previewing at {url} — it updates when you save; Ctrl-C stops.")
+        if not no_open and not open_browser(url):
+            click.echo("(no graphical browser found: open the address yourself)")
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("\nPreview stopped.")
+    finally:
+        server.stop()
+
+
 @cli.group()
 def subscribers() -> None:
     """Inspect the subscriber list."""

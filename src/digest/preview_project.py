@@ -1,0 +1,344 @@
+"""The preview's view of a project: settings reloaded and issues rendered once per change of a watched file.
+
+Changes are found by polling file stamps (mtime in ns, size, inode) a few times a second rather than
+with an OS file-watching API: the watched set is small (digest.toml, the issues and templates folders,
+the subscriber list), it follows the settings when digest.toml moves a folder, and polling behaves the
+same on every file system — network shares, Docker and WSL mounts where inotify events never arrive —
+and with every editor's way of saving (in place, or write-new-then-rename).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+from urllib.parse import quote
+
+from .errors import DigestError, SubscriberError
+from .preview_dark import emulate_color_scheme
+from .preview_status import Clock, IssueState, SendStates, default_now, issue_state
+from .preview_subscribers import SubscriberIndex
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import Settings
+    from .issue import Issue
+    from .render import Rendered
+
+POLL_INTERVAL = 0.3  # seconds between scans of the watched files: a change shows within ~0.5 s
+IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
+               ".webp": "image/webp", ".svg": "image/svg+xml", ".avif": "image/avif", ".ico": "image/x-icon"}
+_WHERE_RE = re.compile(r"^(?P<file>[^\s:][^:\n]*?):(?P<line>\d+)(?::|\s|$)")
+
+
+class NotFound(DigestError):
+    """No issue with this slug in the issues folder (it may have been renamed or deleted)."""
+
+
+def _stamp(path: Path) -> tuple | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def _ignored(name: str) -> bool:
+    # Editor droppings (.swp, .#lock, backup~, 4913 probe files of vim) are not content.
+    return name.startswith((".", "#")) or name.endswith(("~", ".swp", ".swx", ".tmp")) or name == "4913"
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not _ignored(d)]
+        for name in files:
+            if not _ignored(name):
+                yield Path(root) / name
+
+
+@dataclass(frozen=True)
+class FramePreview:
+    """One subscriber's message as the issue page shows it."""
+
+    message: object          # digest.transports.base.OutgoingMessage
+    rendered: "Rendered"
+    preheader: str
+    subscriber: object       # digest.subscribers.Subscriber
+    in_audience: bool
+    warnings: tuple[str, ...]
+
+
+class PreviewProject:
+    """Settings, issues and renders of one project, kept current by `poll()`."""
+
+    def __init__(self, settings: "Settings", *, extra_issues: tuple[Path, ...] = (), now: Clock = default_now):
+        self.settings = settings
+        self.config_path = settings.config_path
+        self.settings_error: DigestError | None = None
+        self.extra_issues = tuple(Path(p).resolve() for p in extra_issues)
+        self.now = now
+        self.generation = 0
+        self._lock = threading.RLock()             # settings, caches and renders
+        self._changed = threading.Condition()      # wakes live-reload streams
+        self._renders: dict[str, tuple] = {}       # slug → (Rendered | None, DigestError | None)
+        self._personalizers: dict[str, object] = {}
+        self._issues: dict[Path, tuple] = {}       # path → (stamp, Issue | None, DigestError | None)
+        self._signer = None
+        self.subscribers = SubscriberIndex()
+        self._stamps = self._scan()
+
+    # --- watching -----------------------------------------------------------------------------
+
+    def watched_files(self) -> list[Path]:
+        """Every file whose change re-renders: settings, issues (and their images), templates, list."""
+        files: set[Path] = set()
+        if self.config_path is not None:
+            files.add(Path(self.config_path))
+        for name in ("issues", "templates"):
+            folder = self.settings.path(name)
+            if folder.is_dir():
+                files.update(_walk(folder))
+        files.add(self.settings.path("subscribers"))
+        files.update(self.extra_issues)
+        with self._lock:
+            for rendered, _ in self._renders.values():
+                if rendered is not None:
+                    files.update(rendered.assets)
+        return sorted(files)
+
+    def _scan(self) -> dict[Path, tuple | None]:
+        return {path: _stamp(path) for path in self.watched_files()}
+
+    def poll(self) -> list[Path]:
+        """Look for changed files once; on a change drop the stale renders and wake the open pages."""
+        stamps = self._scan()
+        old = self._stamps
+        changed = sorted(p for p in set(stamps) | set(old) if stamps.get(p) != old.get(p))
+        if not changed:
+            return []
+        with self._lock:
+            self._stamps = stamps
+            if self.config_path is not None and Path(self.config_path) in changed:
+                self._reload_settings()
+            list_path = self.settings.path("subscribers")
+            if any(p != list_path for p in changed):
+                self._renders.clear()
+                self._personalizers.clear()
+            self._stamps = self._scan()  # reloaded settings may watch other folders
+        with self._changed:
+            self.generation += 1
+            self._changed.notify_all()
+        return changed
+
+    def _reload_settings(self) -> None:
+        from .config import load_settings
+
+        try:
+            self.settings = load_settings(self.config_path)
+            self.settings_error = None
+        except DigestError as exc:
+            self.settings_error = exc  # keep the last good settings for watching; pages show the error
+        self._signer = None
+
+    def wait_for_change(self, since: int, timeout: float) -> int:
+        """Block until the generation passes `since` (or `timeout` seconds pass); the current one."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.generation != since, timeout=timeout)
+            return self.generation
+
+    def wake(self) -> None:
+        """Wake every waiting stream (used when the server stops)."""
+        with self._changed:
+            self._changed.notify_all()
+
+    # --- issues -------------------------------------------------------------------------------
+
+    def issue_files(self) -> dict[str, Path]:
+        """slug → file for every issue in the issues folder (plus one named on the command line)."""
+        from .issue import issue_paths
+
+        files = {p.stem: p for p in issue_paths(self.settings)}
+        for extra in self.extra_issues:
+            files[extra.stem] = extra
+        return files
+
+    def _path_of(self, slug: str) -> Path:
+        path = self.issue_files().get(slug)
+        if path is None:
+            raise NotFound(f"no issue '{slug}' in {self.settings.path('issues')}.",
+                           "it may have been renamed or deleted; go back to the list of issues")
+        return path
+
+    def _load(self, path: Path) -> tuple["Issue | None", DigestError | None]:
+        from .issue import load_issue
+
+        stamp = _stamp(path)
+        cached = self._issues.get(path)
+        if cached is not None and cached[0] == stamp:
+            return cached[1], cached[2]
+        try:
+            issue, error = load_issue(path), None
+        except DigestError as exc:
+            issue, error = None, exc
+        self._issues[path] = (stamp, issue, error)
+        return issue, error
+
+    def listing(self) -> dict:
+        """The index page's data: every issue, newest first, with its state or its error."""
+        with self._lock:
+            entries = []
+            with SendStates(self.settings) as states:
+                for slug, path in self.issue_files().items():
+                    issue, error = self._load(path)
+                    entry = {"slug": slug, "file": self.display(path), "url": f"/issue/{quote(slug)}",
+                             "title": None, "subject": None, "date": None, "state": None, "error": None}
+                    if issue is not None:
+                        send, counts = states.send_of(slug)
+                        state: IssueState = issue_state(issue, send, counts, self.now())
+                        entry.update(title=issue.title, subject=issue.subject, date=issue.date.isoformat(),
+                                     state={"kind": state.kind, "label": state.label})
+                    else:
+                        entry["error"] = self.error_payload(error)
+                    entries.append(entry)
+                ledger_error = states.error
+        # Newest first by date; a broken file (no date to sort by) goes on top: it is being edited.
+        entries.sort(key=lambda e: (e["date"] is None, e["date"] or "", e["slug"]), reverse=True)
+        return {"generation": self.generation, "issues": entries, "ledger_error": ledger_error,
+                "config_error": self.error_payload(self.settings_error) if self.settings_error else None,
+                "issues_folder": self.display(self.settings.path("issues"))}
+
+    def render(self, slug: str) -> "Rendered":
+        """The issue rendered once per change (a render error is cached and raised, too)."""
+        from .issue import load_issue
+        from .render import render_issue
+
+        with self._lock:
+            if self.settings_error is not None:
+                raise self.settings_error
+            path = self._path_of(slug)
+            if slug not in self._renders:
+                try:
+                    self._renders[slug] = (render_issue(load_issue(path), self.settings), None)
+                except DigestError as exc:
+                    self._renders[slug] = (None, exc)
+            rendered, error = self._renders[slug]
+            if error is not None:
+                raise error
+            return rendered
+
+    def _personalizer(self, slug: str, rendered: "Rendered"):
+        from .build import signer_for
+        from .personalize import Personalizer
+
+        if self._signer is None:
+            self._signer = signer_for(self.settings, allow_dev_key=True)
+        if slug not in self._personalizers:
+            self._personalizers[slug] = Personalizer(rendered, self.settings, self._signer,
+                                                     source=self.settings.path("subscribers"))
+        return self._personalizers[slug]
+
+    def default_subscriber_email(self) -> str | None:
+        """The first subscriber of the list (None when there is no usable list)."""
+        found = self.subscribers.search(self.settings.path("subscribers"), "", limit=1)
+        return found.matches[0]["email"] if found.matches else None
+
+    def _subscriber(self, email: str | None) -> tuple[object, list[str]]:
+        from .build import example_subscriber
+
+        list_path = self.settings.path("subscribers")
+        warnings: list[str] = []
+        try:
+            wanted = email or self.default_subscriber_email()
+            sub = self.subscribers.find(list_path, wanted) if wanted else None
+        except SubscriberError as exc:
+            sub = None
+            warnings.append(f"cannot read the subscriber list: {exc}")
+        if sub is None:
+            if email:
+                warnings.append(f"{email} is not in {self.display(list_path)}; showing the example reader instead.")
+            elif not warnings:
+                warnings.append(f"no subscribers in {self.display(list_path)}; showing the example reader.")
+            sub = example_subscriber()
+        return sub, warnings
+
+    def frame_preview(self, slug: str, email: str | None) -> FramePreview:
+        """The issue personalised for one subscriber (the list's first when `email` is None)."""
+        from .subscribers import in_audience
+
+        with self._lock:
+            rendered = self.render(slug)
+            personalizer = self._personalizer(slug, rendered)
+            sub, warnings = self._subscriber(email)
+            message = personalizer.message_for(sub, recipient_id=0)
+            values = personalizer.values_for(sub)
+        preheader = rendered.preheader.fill({k: v for k, v in values.items()})
+        return FramePreview(message=message, rendered=rendered, preheader=preheader, subscriber=sub,
+                            in_audience=in_audience(sub, rendered.issue.audience), warnings=tuple(warnings))
+
+    def frame_html(self, slug: str, email: str | None, mode: str) -> str:
+        """The email HTML for the preview frame: local images, the chosen colour scheme, links in new tabs."""
+        preview = self.frame_preview(slug, email)
+        page = self.local_assets(preview.message.html, preview.rendered)
+        page = emulate_color_scheme(page, mode)
+        # Links in the email open in a new tab instead of replacing the preview inside the frame.
+        return re.sub(r"<head([^>]*)>", lambda m: f'<head{m.group(1)}><base target="_blank">', page, count=1)
+
+    def local_assets(self, page: str, rendered: "Rendered") -> str:
+        """Point the email's published image URLs at this server's copy of the issue folder.
+
+        The issue is rendered once, with the real assets_url, so the source view and the HTML size are
+        those of the message that will be sent; only the frame's copy is rewritten.
+        """
+        from .render import _asset_url  # the same joining rule the templates' `asset` filter uses
+
+        issue = rendered.issue
+        base = self.settings.newsletter.assets_url
+        local_base = f"/issue/{quote(issue.slug)}/files/"
+        for image in [issue.header_image, *(s.image for s in issue.sections)]:
+            if image is None or re.match(r"^[a-z][a-z0-9+.-]*:|^//", image.src, re.I):
+                continue
+            published = html.escape(_asset_url(image.src, base), quote=True)
+            local = html.escape(_asset_url(image.src, local_base), quote=True)
+            page = page.replace(f'"{published}"', f'"{local}"')
+        return page
+
+    def asset_file(self, slug: str, relative: str) -> tuple[Path, str] | None:
+        """(file, content type) of an image inside the issue's folder; None for anything else."""
+        try:
+            folder = self._path_of(slug).parent.resolve()
+            parts = Path(relative).parts
+            if not parts or any(part.startswith(".") for part in parts) or Path(relative).is_absolute():
+                return None
+            target = (folder / relative).resolve()
+        except (NotFound, ValueError, OSError):
+            return None
+        # resolve() follows symlinks, so a link pointing outside the folder is refused here as well.
+        if not target.is_relative_to(folder) or not target.is_file():
+            return None
+        kind = IMAGE_TYPES.get(target.suffix.lower())
+        return (target, kind) if kind else None
+
+    # --- display ------------------------------------------------------------------------------
+
+    def display(self, path: Path | str) -> str:
+        """A path relative to the project root when it is below it."""
+        path = Path(path)
+        try:
+            return str(path.resolve().relative_to(self.settings.root.resolve()))
+        except (ValueError, OSError):
+            return str(path)
+
+    def error_payload(self, exc: DigestError | None) -> dict | None:
+        """An error as the pages show it: message, hint, and the file and line it names."""
+        if exc is None:
+            return None
+        message = exc.message
+        root = str(self.settings.root.resolve()) + os.sep
+        message = message.replace(root, "")
+        where = _WHERE_RE.match(message)
+        return {"message": message, "hint": exc.hint, "kind": type(exc).__name__,
+                "file": where.group("file") if where else None,
+                "line": int(where.group("line")) if where else None}
