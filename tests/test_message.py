@@ -342,3 +342,42 @@ def test_random_bodies_round_trip_within_line_limits():
         want = lambda s: norm(s) if norm(s).endswith("\n") else norm(s) + "\n"  # noqa: E731
         assert norm(got_text) == want(text)
         assert norm(got_html) == want(html)
+
+
+def test_segment_cache_reuses_encodings_and_keeps_content_exact():
+    """One skeleton, many recipients: static segments come from the cache, bodies stay exact."""
+    import random
+
+    rng = random.Random(8058)
+    alphabet = ["</tr>", "</tr>", "\n\n", "\n", "x" * 37, "y" * 75, "é", "=", ".", " ", "\t", "<td>", "€"]
+    want = lambda s: s if s.endswith("\n") else s + "\n"  # noqa: E731
+    skeleton = MimeSkeleton(clock=lambda: NOW)
+    for _ in range(6):
+        template = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60))) for _ in range(4)]
+        for i in range(12):
+            value = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6))) + str(i)
+            msg = make(html=value.join(template), text=template[0] + value + template[1], recipient_id=i)
+            raw = skeleton.build(msg)
+            assert_wire_format(raw)
+            got_text, got_html = (p.get_content().replace("\r\n", "\n") for p in parse(raw).iter_parts())
+            assert got_html == want(msg.html)
+            assert got_text == want(msg.text)
+            # A cache hit gives the very bytes a fresh skeleton (all misses) writes.
+            assert raw == MimeSkeleton(boundary=skeleton.boundary, clock=lambda: NOW).build(msg)
+    assert sum(len(c) for c in skeleton._html_qp.caches.values()) > 10
+
+
+def test_segment_cache_output_decodes_like_a_whole_body_encoding():
+    from digest.message import _qp
+
+    template = ("<table>" + "".join(f"<tr><td>row {i} café = {'z' * (i % 90)}</td></tr>" for i in range(60))
+                + "<tr><td>%s</td></tr></table>\n")
+    skeleton = MimeSkeleton(clock=lambda: NOW)
+    for name in ["Ann", "Zoë", "王", "Bob"]:
+        html = template % name
+        raw = skeleton.build(make(html=html))
+        body = raw.split(b'text/html; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n')[1]
+        body = body.split(b"\r\n--=_digest_")[0]
+        assert quopri.decodestring(body) == quopri.decodestring(_qp(html))
+        assert quopri.decodestring(body).decode() == html.replace("\n", "\r\n")
+    assert len(skeleton._html_qp.caches["</tr>"]) == 60  # static rows cached; the personal row is not

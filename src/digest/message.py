@@ -1,9 +1,11 @@
 """Build each recipient's MIME message (multipart/alternative, text then HTML) as CRLF bytes, fast.
 
 The per-issue parts (boundary, part headers, From/Reply-To, static extra headers, an unpersonalised
-subject) are prepared once in a `MimeSkeleton`; `build()` only encodes the per-recipient bits and
-quoted-printable-encodes the two bodies with C-speed `binascii.b2a_qp`. `reference_mime()` is the
-straightforward `EmailMessage` way, kept as the oracle for tests and the baseline for bench/.
+subject) are prepared once in a `MimeSkeleton`; `build()` only encodes the per-recipient bits. Bodies
+are quoted-printable, encoded with C-speed `binascii.b2a_qp` segment by segment (cut at '</tr>' or
+blank lines), and the encoding of every segment seen twice is reused: per recipient, only the
+segments holding filled slots are encoded. `reference_mime()` is the straightforward
+`EmailMessage` way, kept as the oracle for tests and the baseline for bench/.
 
 Header safety: CR, LF and NUL are removed from every header value, and any word that looks like an
 RFC 2047 encoded-word (`=?…?=`) is itself encoded, so a decoder shows it as the literal text it was.
@@ -259,17 +261,43 @@ def _clean_message_id(value: str) -> str:
     return value
 
 
-def _qp(body: str) -> bytes:
-    """Quoted-printable UTF-8 body with CRLF line ends, every line ≤ 76 characters, ending in CRLF."""
+def _normalise_body(body: str) -> str:
+    """LF line ends only, and a final LF (as EmailMessage.set_content does)."""
     if "\r" in body:
         body = body.replace("\r\n", "\n").replace("\r", "\n")
     if not body.endswith("\n"):
         body += "\n"
+    return body
+
+
+def _qp_lf(text: str) -> bytes:
+    """Quoted-printable of LF-terminated text, LF line ends, every line ≤ 76 characters."""
+    out = binascii.b2a_qp(text.encode("utf-8"), quotetabs=False, istext=True, header=False)
+    if _blank_before_newline(text):
+        out = _LONG_WS_LINE.sub(rb"\1=\n\2", out)
+    return out
+
+
+def _qp(body: str) -> bytes:
+    """Quoted-printable UTF-8 body with CRLF line ends, every line ≤ 76 characters, ending in CRLF."""
     # With LF-only input b2a_qp writes LF for both hard and soft breaks; it never writes a bare CR
     # or LF otherwise, so turning every LF into CRLF afterwards is exact.
-    out = binascii.b2a_qp(body.encode("utf-8"), quotetabs=False, istext=True, header=False)
-    if _blank_before_newline(body):
-        out = _LONG_WS_LINE.sub(rb"\1=\n\2", out)
+    return _qp_lf(_normalise_body(body)).replace(b"\n", b"\r\n")
+
+
+def _qp_segment(segment: str) -> bytes:
+    """QP of a body segment that the next segment continues: ends in a line break (soft if needed).
+
+    Each segment starts at column 0, so segments encoded on their own can be concatenated.
+    """
+    out = _qp_lf(segment)
+    if not out.endswith(b"\n"):
+        # b2a_qp lets the last line of its input reach 76 characters (it looks ahead to the end of
+        # the data as to a line end); that line then has no room for the soft break's '='.
+        # Such a line ends in a literal character ('=XX' never reaches column 76): move it down.
+        if len(out) - out.rfind(b"\n") - 1 >= 76:
+            out = out[:-1] + b"=\n" + out[-1:]
+        out += b"=\n"
     return out.replace(b"\n", b"\r\n")
 
 
@@ -281,6 +309,57 @@ def _blank_before_newline(body: str) -> bool:
             return True
         i = body.find("\n", i + 1)
     return False
+
+
+class _SegmentQP:
+    """Quoted-printable encoder that remembers the encoding of body segments it has seen twice.
+
+    Per-recipient bodies differ only in a few filled slots; cut at a frequent delimiter (the first
+    of `delimiters` the body contains), every other segment is a dictionary hit, so only the
+    segments around the slots are encoded per recipient. Segments are admitted on their second
+    sighting so that one-off (personalised) segments never fill the cache.
+    """
+
+    __slots__ = ("delimiters", "caches", "seen", "max_entries")
+
+    def __init__(self, delimiters: tuple[str, ...], max_entries: int = 20_000):
+        self.delimiters = delimiters
+        self.caches: dict[str, dict[str, bytes]] = {d: {} for d in delimiters}  # one per delimiter
+        self.seen: set[int] = set()
+        self.max_entries = max_entries
+
+    def encode(self, body: str) -> bytes:
+        """Same decoded content as `_qp(body)`: CRLF line ends, lines ≤ 76, ending in CRLF."""
+        body = _normalise_body(body)
+        for delim in self.delimiters:
+            if delim in body:
+                break
+        else:
+            return _qp(body)
+        pieces = body.split(delim)
+        tail = pieces.pop()  # after the last delimiter; ends with the final LF
+        cache = self.caches[delim]
+        get = cache.get
+        out = []
+        for piece in pieces:
+            enc = get(piece)
+            if enc is None:
+                enc = self._miss(cache, piece, delim)
+            out.append(enc)
+        out.append(_qp_lf(tail).replace(b"\n", b"\r\n"))
+        return b"".join(out)
+
+    def _miss(self, cache: dict[str, bytes], piece: str, delim: str) -> bytes:
+        enc = _qp_segment(piece + delim)
+        key = hash(piece)
+        if key in self.seen:
+            if len(cache) < self.max_entries:
+                cache[piece] = enc
+        else:
+            if len(self.seen) >= 4 * self.max_entries:
+                self.seen.clear()
+            self.seen.add(key)
+        return enc
 
 
 class MimeSkeleton:
@@ -305,6 +384,10 @@ class MimeSkeleton:
         self._open_html = f"\r\n--{b}\r\n{part.format('html')}".encode("ascii")
         self._close = f"\r\n--{b}--\r\n".encode("ascii")
         self._cache: dict[str, tuple[str | None, str]] = {}
+        # HTML from MJML is a nest of tables: '</tr>' cuts it into ~100 segments; plain text into
+        # paragraphs. The caches belong to this skeleton (one issue).
+        self._html_qp = _SegmentQP(("</tr>", "\n"))
+        self._text_qp = _SegmentQP(("\n\n", "\n"))
         self._date_second = -1
         self._date_line = ""
         if from_addr is not None:
@@ -385,8 +468,8 @@ class MimeSkeleton:
         head.append(self._content_type)
         return b"".join((
             "".join(head).encode("utf-8"),
-            self._open_text, _qp(msg.text),
-            self._open_html, _qp(msg.html),
+            self._open_text, self._text_qp.encode(msg.text),
+            self._open_html, self._html_qp.encode(msg.html),
             self._close,
         ))
 
