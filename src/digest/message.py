@@ -356,7 +356,7 @@ class _SegmentQP:
             if len(cache) < self.max_entries:
                 cache[piece] = enc
         else:
-            if len(self.seen) >= 4 * self.max_entries:
+            if len(self.seen) >= 4096:  # a static segment recurs in every message: a small window will do
                 self.seen.clear()
             self.seen.add(key)
         return enc
