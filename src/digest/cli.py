@@ -267,9 +267,13 @@ def schedule(app: AppContext) -> None:
     click.echo(f"now {format_when(now, as_written=False)} · {len(entries)} issue{'s' if len(entries) != 1 else ''} in "
                f"{_display(app.settings.path('issues'))}")
     width = max([len(e.slug) for e in entries] + [5])
+    roots = {str(app.settings.root) + "/", str(app.settings.root.resolve()) + "/"}
     for e in entries:
         colour = {"failed": "red", "expired": "red", "due": "yellow", "sending": "yellow", "sent": "green"}.get(e.state)
-        click.echo(f"{e.slug:<{width}}  " + click.style(f"{e.state:<9}", fg=colour) + f"  {describe(e, now)}")
+        detail = describe(e, now)
+        for root in roots:  # file:line errors, relative to the project
+            detail = detail.replace(root, "")
+        click.echo(f"{e.slug:<{width}}  " + click.style(f"{e.state:<9}", fg=colour) + f"  {detail}")
 
 
 def _send_due(app: AppContext, *, rate, connections, transport_name) -> None:

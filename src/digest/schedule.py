@@ -275,13 +275,19 @@ def _offset(value: datetime) -> str:
     return f"{text[:3]}:{text[3:]}" if text else ""
 
 
+def _local_zone(value: datetime) -> tzinfo:
+    """The machine's zone (TZ) at that instant, from the C library: right on both sides of a change."""
+    t = time.localtime(value.timestamp())
+    return timezone(timedelta(seconds=t.tm_gmtoff), t.tm_zone)
+
+
 def format_when(value: datetime, local_tz: tzinfo | None = None, *, as_written: bool = True) -> str:
     """'Sun 2024-10-27 02:30 CET' in the local zone, plus the time as written when its offset differs.
 
     `local_tz` None means the machine's zone (TZ). The offset always shows which of two equal wall
     clock times (the hour that repeats when clocks go back) is meant.
     """
-    local = value.astimezone(local_tz)
+    local = value.astimezone(local_tz if local_tz is not None else _local_zone(value))
     text = f"{local:%a %Y-%m-%d %H:%M} {local.tzname() or ''} ({_offset(local)})".replace("  ", " ")
     if as_written and local.utcoffset() != value.utcoffset():
         text += f" = {value:%Y-%m-%d %H:%M}{_offset(value)} as written"
@@ -498,14 +504,14 @@ def _send_one(settings, entry: Entry, options, clock: Clock, log, progress, stop
         # Called by the send loop after each batch's results are recorded; setting `stopped` makes
         # it claim nothing more and hand queued batches back (in-flight ones finish and are recorded).
         nonlocal reached_not_after
+        if progress is not None:
+            progress(entry, stats)
         if not stats.stopped:
             if stop.is_set():
                 stats.stopped = "stopped by a signal (SIGTERM/SIGINT); the next run resumes"
             elif entry.not_after is not None and clock() >= entry.not_after:
                 reached_not_after = True
                 stats.stopped = f"not_after {entry.not_after.isoformat()} reached"
-        if progress is not None:
-            progress(entry, stats)
 
     def started(report: "RunReport") -> None:
         c = report.counts
