@@ -267,6 +267,27 @@ def test_an_interrupted_send_resumes_at_the_next_run_without_duplicates(proj):
     assert len(counts) == READERS and set(counts.values()) == {1}
 
 
+def test_a_signal_during_one_issue_leaves_the_next_due_issue_for_the_next_run(proj):
+    write_issue(proj, "first", send_at="2024-01-11T09:00+01:00")
+    write_issue(proj, "second", send_at="2024-01-11T09:05+01:00")
+    stop = threading.Event()
+
+    def progress(entry, stats):
+        stop.set()
+
+    run = due(proj, at("2024-01-11T08:10Z"), stop=stop, progress=progress)
+    assert [(r.slug, r.outcome) for r in run.results] == [("first", "stopped"), ("second", "stopped")]
+    assert run.results[1].message == "not started: the run was stopped by a signal; the next run sends it"
+    assert run.exit_code == 3
+    assert entry(proj, at("2024-01-11T08:11Z"), "second").state == DUE
+    assert sum(delivered(proj).values()) <= 10  # first: the batch sent + at most one in flight
+
+    run = due(proj, at("2024-01-11T08:15Z"))
+    assert [(r.slug, r.outcome) for r in run.results] == [("first", "sent"), ("second", "sent")]
+    counts = delivered(proj)  # both issues went to the same 30 addresses: two messages each, no more
+    assert len(counts) == READERS and set(counts.values()) == {2}
+
+
 def test_a_second_run_while_one_holds_the_lock_does_nothing(proj):
     write_issue(proj, send_at="2024-01-11T09:00+01:00")
     settings = settings_of(proj)

@@ -460,8 +460,10 @@ def _run_due(settings, now, options, clock, log, progress, stop, transport,
         return ""
 
     for entry in entries:
-        if stop.is_set():
-            break
+        if stop.is_set() and entry.runnable:
+            run.results.append(DueResult(entry.slug, STOPPED, "not started: the run was stopped by a signal; "
+                                                              "the next run sends it"))
+            continue
         if entry.issue is None:  # a broken issue file
             if entry.maybe_scheduled:
                 run.results.append(DueResult(entry.slug, FAILED_TO_START,
@@ -525,6 +527,8 @@ def _send_one(settings, entry: Entry, options, clock: Clock, log, progress, stop
 
     try:
         job = SendJob(settings, str(entry.path), transport=transport)
+        if stop.is_set():  # the signal came while it rendered: start nothing new
+            return DueResult(slug, STOPPED, "stopped by a signal before it started; the next run sends it")
         report = job.run(options, progress=watch, on_start=started)
     except SendLockedError as exc:
         return DueResult(slug, BUSY, f"skipped: {exc.message}")
