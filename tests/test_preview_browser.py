@@ -14,6 +14,9 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 NOTES = Path("/work/notes")
+# The email's title colour inside the frame (null while the frame is between two documents).
+TITLE_COLOR = ("(h => h && getComputedStyle(h).color)"
+               "(document.querySelector('#email').contentDocument?.querySelector('h1'))")
 
 pytestmark = [
     pytest.mark.browser,
@@ -120,7 +123,7 @@ def test_issue_page_shows_the_email_at_each_width_and_in_dark(page, server, tmp_
     page.wait_for_function("document.querySelector('#email').getBoundingClientRect().width < 420")
     screenshot(page, tmp_path, "mobile")
 
-    title_color = "getComputedStyle(document.querySelector('#email').contentDocument.querySelector('h1')).color"
+    title_color = TITLE_COLOR
     assert page.evaluate(title_color) == "rgb(29, 53, 87)"  # [colors] brand #1d3557
     page.click("[data-mode=dark]")
     page.wait_for_function("document.querySelector('#email').dataset.url.includes('mode=dark')")
@@ -222,3 +225,33 @@ def test_an_undefined_template_variable_names_the_template_line(page, server, pr
     page.wait_for_selector("body[data-state=error]", timeout=5000)
     assert "templates/partials/intro.mjml.j2" in page.locator("#error-where").inner_text()
     assert "no_such_thing" in page.locator("#error-message").inner_text()
+
+
+def test_light_and_dark_do_not_follow_the_viewers_own_setting(browser, server):
+    # A viewer whose system is in dark mode still sees the light rendering under "Light".
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="dark")
+    try:
+        page = context.new_page()
+        open_issue(page, server, "#m=light")
+        title_color = TITLE_COLOR
+        assert page.evaluate(title_color) == "rgb(29, 53, 87)"
+        page.click("[data-mode=dark]")
+        page.wait_for_function(f"{title_color} === 'rgb(232, 232, 232)'")
+    finally:
+        context.close()
+
+
+def test_the_page_survives_a_server_restart_on_the_same_port(page, server, settings):
+    from digest.preview import start_preview
+
+    frame = open_issue(page, server)
+    port = server.port
+    server.stop()
+    page.wait_for_selector("#live:not(.on)", timeout=5000)
+    again = start_preview(settings, port=port, poll_interval=0.1)
+    again.serve_in_thread()
+    try:
+        page.wait_for_selector("#live.on", timeout=10000)
+        assert frame.locator("h1").inner_text() == "Learning & Innovation Highlights 2023"
+    finally:
+        again.stop()

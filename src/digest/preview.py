@@ -103,7 +103,7 @@ class PreviewServer(ThreadingHTTPServer):
         """Stop watching, end the event streams, stop serving and close the socket."""
         self.stopping = True
         self._stop.set()
-        self.project.wake()
+        self.project.close()
         if self._serving is not None:
             self.shutdown()
             self._serving.join(timeout=5)

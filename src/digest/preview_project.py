@@ -13,6 +13,7 @@ import html
 import os
 import re
 import threading
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
@@ -29,6 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .render import Rendered
 
 POLL_INTERVAL = 0.3  # seconds between scans of the watched files: a change shows within ~0.5 s
+HASH_LIMIT = 256 * 1024  # files up to this size are compared by content too, not only by mtime
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
                ".webp": "image/webp", ".svg": "image/svg+xml", ".avif": "image/avif", ".ico": "image/x-icon"}
 _WHERE_RE = re.compile(r"^(?P<file>[^\s:][^:\n]*?):(?P<line>\d+)(?::|\s|$)")
@@ -41,9 +43,13 @@ class NotFound(DigestError):
 def _stamp(path: Path) -> tuple | None:
     try:
         st = os.stat(path)
+        # Small files also get a checksum: file systems with coarse timestamps (FAT, some network
+        # shares; Linux itself stamps in clock ticks of a few ms) can leave a quick same-size
+        # rewrite with an unchanged mtime. Reading ~30 small files a few times a second costs ~1 ms.
+        crc = zlib.crc32(path.read_bytes()) if st.st_size <= HASH_LIMIT else None
     except OSError:
         return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
+    return (st.st_mtime_ns, st.st_size, st.st_ino, crc)
 
 
 def _ignored(name: str) -> bool:
@@ -81,6 +87,7 @@ class PreviewProject:
         self.extra_issues = tuple(Path(p).resolve() for p in extra_issues)
         self.now = now
         self.generation = 0
+        self.closed = False
         self._lock = threading.RLock()             # settings, caches and renders
         self._changed = threading.Condition()      # wakes live-reload streams
         self._renders: dict[str, tuple] = {}       # slug → (Rendered | None, DigestError | None)
@@ -144,14 +151,15 @@ class PreviewProject:
         self._signer = None
 
     def wait_for_change(self, since: int, timeout: float) -> int:
-        """Block until the generation passes `since` (or `timeout` seconds pass); the current one."""
+        """Block until the generation passes `since`, `timeout` seconds pass or close(); the current one."""
         with self._changed:
-            self._changed.wait_for(lambda: self.generation != since, timeout=timeout)
+            self._changed.wait_for(lambda: self.generation != since or self.closed, timeout=timeout)
             return self.generation
 
-    def wake(self) -> None:
-        """Wake every waiting stream (used when the server stops)."""
+    def close(self) -> None:
+        """Release every waiting stream (the server is stopping)."""
         with self._changed:
+            self.closed = True
             self._changed.notify_all()
 
     # --- issues -------------------------------------------------------------------------------
