@@ -58,13 +58,17 @@ def main() -> None:
                  ("raw smtplib, 8 connections in threads", lambda: threaded(port, raw, 8))]
         cases += [(f"SMTPTransport, connections={n}", lambda n=n: transport_rate(port, msgs, n, args.batch))
                   for n in (1, 2, 4, 8)]
+        counts = {label: len(msgs) for label, _ in cases}
         # Interleave the cases round by round so background load hits them alike.
         rates: dict[str, list[float]] = {label: [] for label, _ in cases}
         for label, fn in cases:
             fn()  # warm-up
+        cpu: dict[str, list[float]] = {label: [] for label, _ in cases}  # client CPU µs per message
         for _ in range(args.rounds):
             for label, fn in cases:
+                c0 = time.process_time()
                 rates[label].append(fn())
+                cpu[label].append((time.process_time() - c0) / counts[label] * 1e6)
     base = statistics.median(rates[cases[0][0]])
     print(f"{'client':40} {'msgs/s':>7} {'vs raw 1 conn':>14} {'client CPU µs/msg':>18}   msgs/s per round")
     for label, _ in cases:
