@@ -319,7 +319,7 @@ def test_email_frame_and_api(server):
     headers = dict(data["headers"])
     assert headers["To"] == "Ngozi Okafor <ngozi.okafor@example.org>"
     assert headers["List-Unsubscribe"].startswith("<https://example.org/newsletter/unsubscribe?token=dev.")
-    assert headers["Preheader"].startswith("It was a year full of inspiring connections")
+    assert headers["Preheader (inbox preview)"].startswith("It was a year full of inspiring connections")
     # The source view and the size are the email as sent: images on assets_url, not on the preview.
     assert 'src="https://example.org/newsletter/images/yellow-shape.png"' in data["html"]
     assert data["html_bytes"] == len(data["html"].encode()) and data["clipped"] is False

@@ -157,7 +157,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
         html_bytes = len(msg.html.encode("utf-8"))
         to = f"{sub.name} <{msg.to_email}>" if sub.name else msg.to_email
         headers = [["From", msg.from_addr], ["Reply-To", msg.reply_to or "(none: replies go to From)"],
-                   ["To", to], ["Subject", msg.subject], ["Preheader", preview.preheader],
+                   ["To", to], ["Subject", msg.subject], ["Preheader (inbox preview)", preview.preheader],
                    ["Return-Path", msg.envelope_from], ["Message-ID", msg.message_id],
                    *[[name, value] for name, value in msg.headers]]
         from .render import GMAIL_CLIP_BYTES

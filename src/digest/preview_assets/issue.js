@@ -169,7 +169,7 @@
     size.classList.toggle("over", d.clipped);
     if (d.clipped) {
       size.replaceChildren(el("strong", { text: `⚠ HTML ${kb(d.html_bytes)}` }),
-        ` — over Gmail's ~${Math.round(d.clip_bytes / 1024)} KB: Gmail clips it (the unsubscribe link hides behind "View entire message")`);
+        ` — over Gmail's ~${Math.round(d.clip_bytes / 1024)} KB limit: Gmail clips it, and the rest, unsubscribe link included, hides behind "View entire message"`);
     } else {
       size.replaceChildren(`HTML ${kb(d.html_bytes)} `, el("span", { class: "muted", text: `· Gmail clips at ~${Math.round(d.clip_bytes / 1024)} KB` }));
     }
@@ -243,7 +243,7 @@
     let info = `${found.count} subscribers in ${found.file}`;
     if (search.value.trim()) info = `${found.total_matches} of ${found.count} match`;
     if (found.total_matches > shown) info += ` · first ${shown} shown — type to narrow`;
-    if (!found.error) results.append(el("li", { class: "info", text: info }));
+    if (!found.error) results.prepend(el("li", { class: "info", text: info }));
     results.hidden = false;
     search.setAttribute("aria-expanded", "true");
     highlight(shown ? 0 : -1);
