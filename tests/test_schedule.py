@@ -187,6 +187,28 @@ def test_not_sent_before_send_at_then_sent_once_after_it(proj):
     assert e.state == STATE_SENT and e.reason == f"{READERS}/{READERS} sent"
 
 
+def test_a_send_started_by_hand_before_send_at_is_resumed_only_from_send_at(proj):
+    write_issue(proj, send_at="2024-01-11T09:00+01:00")
+    settings = settings_of(proj)
+    from digest.sendjob import SendJob
+    SendJob(settings, SLUG).run(RunOptions.from_settings(settings.send, limit=5))
+    assert sum(delivered(proj).values()) == 5
+
+    before = at("2024-01-11T07:00Z")
+    e = entry(proj, before)
+    assert e.state == STATE_SENDING and not e.runnable
+    assert describe(e, before, AMS) == ("5/30 sent · started by hand; --due resumes it from "
+                                        "Thu 2024-01-11 09:00 CET (+01:00), in 1 h")
+    run = due(proj, before)
+    assert run.results == [] and run.next.slug == SLUG
+    assert sum(delivered(proj).values()) == 5
+
+    run = due(proj, at("2024-01-11T08:00Z"))
+    assert [r.outcome for r in run.results] == ["sent"]
+    counts = delivered(proj)
+    assert len(counts) == READERS and set(counts.values()) == {1}
+
+
 def test_drafts_are_never_sent(proj):
     write_issue(proj, "a-draft")  # no send_at
     run = due(proj, at("2030-01-01T00:00Z"))
@@ -286,6 +308,24 @@ def test_a_signal_during_one_issue_leaves_the_next_due_issue_for_the_next_run(pr
     assert [(r.slug, r.outcome) for r in run.results] == [("first", "sent"), ("second", "sent")]
     counts = delivered(proj)  # both issues went to the same 30 addresses: two messages each, no more
     assert len(counts) == READERS and set(counts.values()) == {2}
+
+
+def test_an_issue_edited_after_its_send_started_is_not_resumed_unattended(proj):
+    path = write_issue(proj, send_at="2024-01-11T09:00+01:00")
+    stop = threading.Event()
+    run = due(proj, at("2024-01-11T08:00Z"), stop=stop, progress=lambda entry, stats: stop.set())
+    first = sum(delivered(proj).values())
+    path.write_text(path.read_text(encoding="utf-8").replace("Shift the Power Lab 2.0", "Shift the Power Lab 3.0"),
+                    encoding="utf-8")
+    run = due(proj, at("2024-01-11T08:05Z"))
+    [result] = run.results
+    assert result.outcome == "failed" and run.exit_code == 1
+    assert "changed; resuming would send a different message" in result.message
+    assert f"run by hand: digest send {SLUG} --yes --resume-changed" in result.message
+    assert sum(delivered(proj).values()) == first
+    e = entry(proj, at("2024-01-11T08:06Z"))
+    assert e.state == STATE_FAILED and e.reason.startswith("issue '2024-01-scheduled' was started on")
+    assert describe(e, at("2024-01-11T08:06Z"), AMS).startswith(f"{first}/{READERS} sent · issue ")
 
 
 def test_a_second_run_while_one_holds_the_lock_does_nothing(proj):

@@ -310,9 +310,16 @@ def _send_due(app: AppContext, *, rate, connections, transport_name) -> None:
             raise KeyboardInterrupt
         stop.set()
 
+    def report(result) -> None:
+        if result.slug in bars:
+            bars.pop(result.slug).close()
+        # Failures go to stderr: with stdout sent to a log file, cron mails exactly the failures.
+        line(f"{result.slug}: {result.outcome} — {result.message}", err=not result.ok,
+             fg=None if result.ok else "red")
+
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        run = run_due(settings, real_clock(), options, log=line, progress=progress, stop=stop,
+        run = run_due(settings, real_clock(), options, log=line, progress=progress, on_result=report, stop=stop,
                       transport=transport_name)
     finally:
         for sig, handler in previous.items():
@@ -323,11 +330,6 @@ def _send_due(app: AppContext, *, rate, connections, transport_name) -> None:
         # A normal overlap (the previous run is still sending): not an error, so cron stays quiet.
         line(f"another `digest send --due` run is in progress (pid {run.busy}); leaving it to that run")
         return
-    for result in run.results:
-        if result.ok:
-            line(f"{result.slug}: {result.outcome} — {result.message}")
-        else:
-            line(f"{result.slug}: {result.outcome} — {result.message}", err=True, fg="red")
     if not run.results:
         now = real_clock()
         nxt = (f"next: {run.next.slug} at {format_when(run.next.send_at)}, {humanize(run.next.send_at - now)}"

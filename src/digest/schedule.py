@@ -258,8 +258,9 @@ def schedule_entries(settings: "Settings", now: datetime, *, ledger: ScheduleLed
 
 
 def next_scheduled(entries: list[Entry]) -> Entry | None:
-    """The scheduled issue whose send_at comes first."""
-    waiting = [e for e in entries if e.state == SCHEDULED]
+    """The issue a later --due run will send first (scheduled, or started by hand before its send_at)."""
+    waiting = [e for e in entries if e.send_at is not None and not e.runnable
+               and e.state in (SCHEDULED, STATE_SENDING)]
     return min(waiting, key=lambda e: e.sort_key) if waiting else None
 
 
@@ -413,12 +414,13 @@ def real_clock() -> datetime:
 def run_due(settings: "Settings", now: datetime, options: "RunOptions", *,
             clock: Clock | None = None, log: Callable[[str], None] = lambda text: None,
             progress: Callable[[Entry, "RunStats"], None] | None = None,
+            on_result: Callable[[DueResult], None] | None = None,
             stop: threading.Event | None = None, transport: str | None = None) -> DueRun:
     """Send every issue that is due at `now` (see the module docstring); never prompts, never prints.
 
     `clock` gives the time for the checks made later in the run (not_after between batches); by
-    default `now` plus the real time elapsed since the call. `log` receives one-line progress notes;
-    `stop` (set by a SIGTERM handler) ends the run between batches, leaving the rest pending.
+    default `now` plus the real time elapsed since the call. `log` receives one-line progress notes,
+    `on_result` each issue's result as soon as it is known; `stop` (set by a SIGTERM handler) ends the run between batches, leaving the rest pending.
     """
     _require_aware(now)
     if clock is None:
@@ -432,7 +434,7 @@ def run_due(settings: "Settings", now: datetime, options: "RunOptions", *,
         path = ledger_path(settings)
         book = ScheduleLedger(path) if path.exists() else None
         try:
-            return _run_due(settings, now, options, clock, log, progress, stop, transport, book)
+            return _run_due(settings, now, options, clock, log, progress, on_result, stop, transport, book)
         finally:
             if book is not None:
                 book.close()
@@ -440,10 +442,15 @@ def run_due(settings: "Settings", now: datetime, options: "RunOptions", *,
         lock.release()
 
 
-def _run_due(settings, now, options, clock, log, progress, stop, transport,
+def _run_due(settings, now, options, clock, log, progress, on_result, stop, transport,
              book: ScheduleLedger | None) -> DueRun:
     entries = schedule_entries(settings, now, ledger=book)
     run = DueRun(next=next_scheduled(entries))
+
+    def add(result: DueResult) -> None:
+        run.results.append(result)
+        if on_result is not None:
+            on_result(result)
 
     def ledger_book() -> ScheduleLedger:
         nonlocal book
@@ -461,13 +468,13 @@ def _run_due(settings, now, options, clock, log, progress, stop, transport,
 
     for entry in entries:
         if stop.is_set() and entry.runnable:
-            run.results.append(DueResult(entry.slug, STOPPED, "not started: the run was stopped by a signal; "
-                                                              "the next run sends it"))
+            add(DueResult(entry.slug, STOPPED,
+                          "not started: the run was stopped by a signal; the next run sends it"))
             continue
         if entry.issue is None:  # a broken issue file
             if entry.maybe_scheduled:
-                run.results.append(DueResult(entry.slug, FAILED_TO_START,
-                                             f"cannot read the issue file, so it cannot be sent: {entry.reason}"))
+                add(DueResult(entry.slug, FAILED_TO_START,
+                              f"cannot read the issue file, so it cannot be sent: {entry.reason}"))
             else:
                 run.broken_drafts.append(entry)
             continue
@@ -476,12 +483,11 @@ def _run_due(settings, now, options, clock, log, progress, stop, transport,
                 continue  # never scheduled, or already reported: one report per expiry
             reason = (f"not_after {entry.not_after.isoformat()} passed before it was sent: "  # type: ignore[union-attr]
                       f"{entry.reason}")
-            run.results.append(DueResult(entry.slug, EXPIRED_NOW, reason + note(entry.slug, EXPIRED, reason)))
+            add(DueResult(entry.slug, EXPIRED_NOW, reason + note(entry.slug, EXPIRED, reason)))
             continue
         if not entry.runnable:
             continue
-        run.results.append(_send_one(settings, entry, options, clock, log, progress, stop, transport,
-                                     note, ledger_book))
+        add(_send_one(settings, entry, options, clock, log, progress, stop, transport, note, ledger_book))
     if book is not None:
         # The state after the run, so the "next" line is right even when an issue just went out.
         run.next = next_scheduled(schedule_entries(settings, clock(), ledger=book)) or run.next
@@ -534,7 +540,11 @@ def _send_one(settings, entry: Entry, options, clock: Clock, log, progress, stop
         return DueResult(slug, BUSY, f"skipped: {exc.message}")
     except DigestError as exc:
         partial = getattr(exc, "report", None)
-        reason = exc.message + (f" ({exc.hint})" if exc.hint else "")
+        hint = exc.hint or ""
+        if "--resume-changed" in hint:
+            # --due never accepts a changed message on its own: a person decides, by hand.
+            hint = f"to send the changed issue to the rest, run by hand: digest send {slug} --yes --resume-changed"
+        reason = exc.message + (f" ({hint})" if hint else "")
         return DueResult(slug, FAILED_TO_START, reason + note(slug, STATE_FAILED, reason), partial)
     try:
         if entry.note is not None:
