@@ -131,6 +131,9 @@ class FakeProvider:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, so connection reuse is observable
+            # Headers and body go out in separate writes: with Nagle on, the body waits for the
+            # client's delayed ACK (~40 ms per call on a kept-open connection).
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):  # quiet
                 pass
