@@ -255,3 +255,15 @@ def test_the_page_survives_a_server_restart_on_the_same_port(page, server, setti
         assert frame.locator("h1").inner_text() == "Learning & Innovation Highlights 2023"
     finally:
         again.stop()
+
+
+def test_an_email_over_gmails_limit_shows_the_clipping_warning(page, server, project):
+    path = issue_file(project)
+    path.write_text(path.read_text(encoding="utf-8") + "outro: |\n  " + "Lorem ipsum dolor sit amet. " * 4000 + "\n",
+                    encoding="utf-8")
+    page.goto(f"{server.url}/issue/{EXAMPLE_ISSUE}#v=text")  # visible whatever the view
+    page.wait_for_selector("body[data-state=ok]")
+    size = page.locator("#size")
+    assert "over" in size.get_attribute("class")
+    assert size.is_visible()
+    assert re.search(r"⚠ HTML 1\d\d\.\d KB — over Gmail's ~102 KB limit: Gmail clips it", size.inner_text())
