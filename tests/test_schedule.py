@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import email
+import email.utils
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -161,6 +162,28 @@ def test_digest_schedule_lists_states_in_the_local_zone_sorted_by_send_at(proj, 
     assert "draft      no send_at" in by_slug[EXAMPLE_ISSUE]
     # a broken file is a row, not a crash; paths are shown relative to the project
     assert "failed     issues/broken.yaml:2: broken YAML: expected ',' or ']'" in by_slug["broken"]
+
+
+def test_classify_failures_left_for_retry_and_a_partly_sent_expired_issue():
+    from digest.ledger import SendRow
+    from digest.schedule import Entry, classify
+
+    row = SendRow(id=1, slug="x", content_fp="", list_fp="", settings_fp="", list_path="", subject="", audience=30,
+                  skipped={}, state="stopped", created_at="", started_at="", finished_at=None)
+    now = at("2024-01-11T12:00Z")
+    e = classify(Entry(slug="x", path=Path("x.yaml"), state=DRAFT, send_at=at("2024-01-11T09:00Z"), send=row,
+                       sent=28, total=30, open=0, failed=2), now, failed_transient=2)
+    assert (e.state, e.runnable) == (STATE_FAILED, False)  # --due leaves them to `digest retry`
+    assert e.reason == "28/30 sent; 2 failed and wait for `digest retry x`"
+
+    e = classify(Entry(slug="x", path=Path("x.yaml"), state=DRAFT, send_at=at("2024-01-11T09:00Z"),
+                       not_after=at("2024-01-11T11:00Z"), send=row, sent=20, total=30, open=8, failed=2),
+                 now, failed_transient=2)
+    assert (e.state, e.runnable, e.reason) == (EXPIRED, False, "20/30 sent, 10 not sent")
+
+    e = classify(Entry(slug="x", path=Path("x.yaml"), state=DRAFT, send_at=at("2024-01-11T09:00Z"),
+                       send=row, sent=20, total=30, open=10), now)
+    assert (e.state, e.runnable, e.reason) == (STATE_SENDING, True, "20/30 sent")
 
 
 # --- before, at and after send_at / not_after ------------------------------------------------------

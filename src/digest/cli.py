@@ -302,7 +302,7 @@ def _send_due(app: AppContext, *, rate, connections, transport_name) -> None:
         bars[entry.slug](stats)
 
     # SIGTERM (systemd stop, shutdown) and Ctrl-C: finish the batches in flight, record them, leave the
-    # rest pending for the next run. A second signal interrupts at once.
+    # rest pending for the next run. A second signal interrupts (KeyboardInterrupt, as Ctrl-C in `digest send`).
     stop = threading.Event()
 
     def on_signal(signum, frame) -> None:
