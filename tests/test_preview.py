@@ -406,7 +406,10 @@ def test_a_taken_default_port_moves_on_and_a_taken_explicit_port_is_an_error(set
 def test_cli_serves_until_ctrl_c(project):
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
     proc = subprocess.Popen([sys.executable, "-m", "digest", "preview", EXAMPLE_ISSUE, "--port", "0", "--no-open"],
-                            cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            # A shell without job control starts background jobs with SIGINT ignored;
+                            # give the child the terminal's default so Ctrl-C reaches it.
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         line = proc.stdout.readline()
         match = re.match(r"Previewing at http://127\.0\.0\.1:(\d+)/issue/(\S+) — it updates when you save", line)
