@@ -340,7 +340,7 @@ class HTTPTransport(Transport):
                     f"{self.label} refused the API token from ${self.config.token_env} "
                     f"(HTTP {status} from {self._where(request)}): {response.excerpt()}",
                     f"check that {self.config.token_env} holds a valid {self.label} token with "
-                    f"permission to send (and, for a 403, that the sender domain is verified)")
+                    f"permission to send" + (" and that the sender domain is verified" if status == 403 else ""))
             if status == 429:
                 wait = wait_from_headers(response.headers, self._clock(),
                                          self.reset_header, self.reset_kind)
