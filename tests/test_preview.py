@@ -206,6 +206,46 @@ def test_changed_settings_are_reloaded_and_a_broken_file_is_shown_then_recovered
     assert preview.frame_preview(EXAMPLE_ISSUE, None).message.reply_to == "Innovation Hub <hub@example.org>"
 
 
+@pytest.mark.parametrize("file, old, new, where, text", [
+    ("issues/{slug}.yaml", "date: 2023-12-21", "date: 2023-12-32", ("issues/{slug}.yaml", 6),
+     "'date' = '2023-12-32' is not a date"),
+    ("templates/partials/section.mjml.j2", "<mj-text css-class=\"dm-text\"><h2>", "<mj-txt css-class=\"dm-text\"><h2>",
+     ("templates/partials/section.mjml.j2", 9), "unknown MJML element <mj-txt>"),
+    ("templates/newsletter.mjml.j2", "  </mj-body>", "  </mj-column>\n  </mj-body>",
+     ("templates/newsletter.mjml.j2", None), "invalid MJML"),
+    ("templates/partials/masthead.mjml.j2", "{{ issue.title }}", "{{ issue.titel }}",
+     ("templates/partials/masthead.mjml.j2", 14), "undefined template variable"),
+])
+def test_render_errors_name_their_file_and_line(project, settings, file, old, new, where, text):
+    from digest.errors import DigestError
+    from digest.preview_project import PreviewProject
+
+    path = project / file.format(slug=EXAMPLE_ISSUE)
+    source = path.read_text(encoding="utf-8")
+    assert old in source
+    path.write_text(source.replace(old, new, 1), encoding="utf-8")
+    preview = PreviewProject(settings)
+    with pytest.raises(DigestError) as caught:
+        preview.frame_preview(EXAMPLE_ISSUE, None)
+    error = preview.error_payload(caught.value)
+    assert (error["file"], error["line"]) == (where[0].format(slug=EXAMPLE_ISSUE), where[1])
+    assert text in error["message"]
+    assert str(project) not in error["message"]  # paths are shown relative to the project
+    path.write_text(source, encoding="utf-8")
+    preview.poll()
+    assert preview.frame_preview(EXAMPLE_ISSUE, None).message.subject.startswith("Innovation Hub News")
+
+
+def test_without_a_subscriber_list_the_example_reader_is_used_and_the_page_says_why(project, settings):
+    from digest.preview_project import PreviewProject
+
+    (project / "subscribers.example.csv").unlink()
+    preview = PreviewProject(settings).frame_preview(EXAMPLE_ISSUE, None)
+    assert preview.subscriber.email == "reader@example.org"
+    assert preview.warnings == (f"the subscriber list {project / 'subscribers.example.csv'} does not exist; "
+                                "previewing as an example reader",)
+
+
 def test_the_issue_named_on_the_command_line_can_live_outside_the_issues_folder(project, settings):
     from digest.preview import start_preview
 

@@ -269,3 +269,30 @@ def test_an_email_over_gmails_limit_shows_the_clipping_warning(page, server, pro
     assert "over" in size.get_attribute("class")
     assert size.is_visible()
     assert re.search(r"⚠ HTML 1\d\d\.\d KB — over Gmail's ~102 KB limit: Gmail clips it", size.inner_text())
+
+
+def test_the_page_loads_nothing_from_elsewhere_and_email_links_open_a_new_tab(browser, server):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    outside: list[str] = []
+
+    def stub(route):
+        # Nothing may reach the internet from a test: answer every outside request here.
+        outside.append(route.request.url)
+        route.fulfill(status=200, content_type="text/plain", body="stub")
+
+    context.route(re.compile(r"^(?!http://127\.0\.0\.1:)"), stub)
+    try:
+        page = context.new_page()
+        frame = open_issue(page, server)
+        for view in ("text", "headers", "source", "email"):
+            page.click(f"[data-view={view}]")
+        page.click("[data-mode=dark]")
+        frame.locator("h1").wait_for()
+        assert outside == []  # works offline: no CDN, images from the issue's folder
+        with page.expect_popup() as popup:
+            frame.locator("a", has_text="View in your browser").click()
+        assert popup.value.url == f"https://example.org/newsletter/{EXAMPLE_ISSUE}/"
+        assert page.url.startswith(f"{server.url}/issue/{EXAMPLE_ISSUE}")
+        assert frame.locator("h1").inner_text() == "Learning & Innovation Highlights 2023"
+    finally:
+        context.close()

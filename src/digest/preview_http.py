@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from .errors import DigestError
 from .preview_dark import MODES
 from .preview_project import NotFound
+from .render import GMAIL_CLIP_BYTES
 
 if TYPE_CHECKING:  # pragma: no cover
     from .preview import PreviewServer
@@ -160,8 +161,6 @@ class PreviewHandler(BaseHTTPRequestHandler):
                    ["To", to], ["Subject", msg.subject], ["Preheader (inbox preview)", preview.preheader],
                    ["Return-Path", msg.envelope_from], ["Message-ID", msg.message_id],
                    *[[name, value] for name, value in msg.headers]]
-        from .render import GMAIL_CLIP_BYTES
-
         self._json({
             **base, "ok": True,
             "issue": {"title": issue.title, "subject": issue.subject, "date": issue.date.isoformat(),

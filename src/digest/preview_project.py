@@ -33,7 +33,9 @@ POLL_INTERVAL = 0.3  # seconds between scans of the watched files: a change show
 HASH_LIMIT = 256 * 1024  # files up to this size are compared by content too, not only by mtime
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
                ".webp": "image/webp", ".svg": "image/svg+xml", ".avif": "image/avif", ".ico": "image/x-icon"}
-_WHERE_RE = re.compile(r"^(?P<file>[^\s:][^:\n]*?):(?P<line>\d+)(?::|\s|$)")
+# "issues/x.yaml:12: …", "templates/newsletter.mjml.j2: …", "digest.toml [send] …": a file name with
+# an extension at the start of the message, then maybe a line number.
+_WHERE_RE = re.compile(r"^(?P<file>[^\s:]+\.[A-Za-z0-9]+)(?::(?P<line>\d+))?(?=[:\s]|$)")
 
 
 class NotFound(DigestError):
@@ -199,7 +201,10 @@ class PreviewProject:
         with self._lock:
             entries = []
             with SendStates(self.settings) as states:
-                for slug, path in self.issue_files().items():
+                files = self.issue_files()
+                for gone in set(self._issues) - set(files.values()):
+                    del self._issues[gone]
+                for slug, path in files.items():
                     issue, error = self._load(path)
                     entry = {"slug": slug, "file": self.display(path), "url": f"/issue/{quote(slug)}",
                              "title": None, "subject": None, "date": None, "state": None, "error": None}
@@ -248,29 +253,25 @@ class PreviewProject:
                                                      source=self.settings.path("subscribers"))
         return self._personalizers[slug]
 
-    def default_subscriber_email(self) -> str | None:
-        """The first subscriber of the list (None when there is no usable list)."""
-        found = self.subscribers.search(self.settings.path("subscribers"), "", limit=1)
-        return found.matches[0]["email"] if found.matches else None
-
     def _subscriber(self, email: str | None) -> tuple[object, list[str]]:
+        """The subscriber to personalise for, and what to tell the page when it is not the one asked for."""
         from .build import example_subscriber
 
         list_path = self.settings.path("subscribers")
-        warnings: list[str] = []
+        listed = self.subscribers.search(list_path, "", limit=1)
+        if listed.error:  # no list, or an unreadable one: the example reader, and say why
+            return example_subscriber(), [listed.error]
+        wanted = email or (listed.matches[0]["email"] if listed.matches else None)
         try:
-            wanted = email or self.default_subscriber_email()
             sub = self.subscribers.find(list_path, wanted) if wanted else None
-        except SubscriberError as exc:
-            sub = None
-            warnings.append(f"cannot read the subscriber list: {exc}")
-        if sub is None:
-            if email:
-                warnings.append(f"{email} is not in {self.display(list_path)}; showing the example reader instead.")
-            elif not warnings:
-                warnings.append(f"no subscribers in {self.display(list_path)}; showing the example reader.")
-            sub = example_subscriber()
-        return sub, warnings
+        except SubscriberError as exc:  # the file changed under us between the two reads
+            return example_subscriber(), [str(exc)]
+        if sub is not None:
+            return sub, []
+        if email:
+            return example_subscriber(), [f"{email} is not in {self.display(list_path)}; "
+                                          "showing the example reader instead."]
+        return example_subscriber(), [f"no subscribers in {self.display(list_path)}; showing the example reader."]
 
     def frame_preview(self, slug: str, email: str | None) -> FramePreview:
         """The issue personalised for one subscriber (the list's first when `email` is None)."""
@@ -282,7 +283,7 @@ class PreviewProject:
             sub, warnings = self._subscriber(email)
             message = personalizer.message_for(sub, recipient_id=0)
             values = personalizer.values_for(sub)
-        preheader = rendered.preheader.fill({k: v for k, v in values.items()})
+        preheader = rendered.preheader.fill(values)
         return FramePreview(message=message, rendered=rendered, preheader=preheader, subscriber=sub,
                             in_audience=in_audience(sub, rendered.issue.audience), warnings=tuple(warnings))
 
@@ -349,4 +350,4 @@ class PreviewProject:
         where = _WHERE_RE.match(message)
         return {"message": message, "hint": exc.hint, "kind": type(exc).__name__,
                 "file": where.group("file") if where else None,
-                "line": int(where.group("line")) if where else None}
+                "line": int(where.group("line")) if where and where.group("line") else None}
