@@ -329,7 +329,7 @@ class HTTPTransport(Transport):
                 return results_for(request.messages, Status.DEFERRED, code="timeout",
                                    reason=f"{self.label}: no answer from {self._where(request)} "
                                           f"within {self.config.timeout:g} s; outcome unknown")
-            except (requests.exceptions.ConnectionError, requests.exceptions.ConnectTimeout) as exc:
+            except requests.exceptions.RequestException as exc:  # refused, reset, TLS, broken body
                 raise TransientTransportError(
                     f"{self.label}: connection to {self._where(request)} failed: {_short(exc)}",
                     "check the network and [%s] base_url; the batch will be retried" % self.name)
