@@ -81,6 +81,7 @@ class RunOptions:
     retry_max_delay: float = 60.0
     max_consecutive_failures: int = 25
     limit: int | None = None  # most recipients to take from `pending` in this run
+    build_processes: int | None = None  # processes building messages; None = decide (sendjob.build_processes)
 
     @classmethod
     def from_settings(cls, send_settings, **overrides) -> "RunOptions":
@@ -170,12 +171,12 @@ class _Worker(threading.Thread):
             if job is None:
                 return
             if self.halt.is_set():
-                self.results.put((job, NOT_SENT))
+                self.results.put(("sent", job, NOT_SENT))
                 continue
             try:
                 self.throttle.wait(len(job))
                 if self.halt.is_set():
-                    self.results.put((job, NOT_SENT))
+                    self.results.put(("sent", job, NOT_SENT))
                     continue
                 outcome: object = self.transport.send_batch(job)
                 if len(outcome) != len(job):  # a transport bug must not lose anyone
@@ -185,7 +186,7 @@ class _Worker(threading.Thread):
                 if isinstance(exc, TransportAuthError):
                     self.halt.set()  # no other worker may try again with refused credentials
                 outcome = exc
-            self.results.put((job, outcome))
+            self.results.put(("sent", job, outcome))
 
 
 class SendLoop:
@@ -347,13 +348,15 @@ class SendLoop:
                              sleep=self.sleep)
         self._throttle = _Throttle(bucket, self.clock, self.sleep)
         jobs: queue.Queue = queue.Queue()
-        results: queue.Queue = queue.Queue()
+        events: queue.Queue = queue.Queue()  # ("sent", messages, outcome) from workers, ("built", rows, future)
         self._halt = threading.Event()
-        workers = [_Worker(t, jobs, results, self._throttle, self._halt) for t in self.transports]
+        workers = [_Worker(t, jobs, events, self._throttle, self._halt) for t in self.transports]
         for w in workers:
             w.start()
-        # One batch more than there are connections, so a worker never waits for the builder.
-        max_inflight = len(workers) + 1
+        pool = getattr(self.build, "submit", None)  # a process pool builds ahead while workers send
+        # Batches claimed but not yet recorded: one per connection being sent, plus enough being
+        # built/queued that no worker waits for the builder.
+        max_inflight = len(workers) + (1 + getattr(self.build, "processes", 0))
         inflight = 0
         try:
             while True:
@@ -361,10 +364,12 @@ class SendLoop:
                     rows = self._claim_next()
                     if not rows:
                         break
-                    messages = self._record_build(rows, self.build(rows))
-                    if messages:
-                        jobs.put(messages)
-                        inflight += 1
+                    inflight += 1
+                    if pool is not None:
+                        future = pool(rows)
+                        future.add_done_callback(lambda f, rows=rows: events.put(("built", rows, f)))
+                    else:
+                        inflight -= self._dispatch(rows, self.build(rows), jobs)
                 if self.stats.stopped:
                     inflight -= self._hand_back(jobs)
                 if inflight == 0:
@@ -374,9 +379,12 @@ class SendLoop:
                     if wait > 0:
                         self.sleep(wait)
                     continue
-                messages, outcome = self._next_result(results)
+                kind, items, outcome = self._next_event(events)
+                if kind == "built":
+                    inflight -= self._built(items, outcome, jobs)
+                    continue
                 inflight -= 1
-                self._record(messages, outcome)
+                self._record(items, outcome)
                 self.stats.deferred = len(self._deferred)
                 self.stats.finished = self.clock()
                 self.progress(self.stats)
@@ -386,9 +394,12 @@ class SendLoop:
             inflight -= self._hand_back(jobs)
             # Let in-flight batches finish so their results are recorded, not left in doubt.
             while inflight > 0:
-                messages, outcome = results.get()
-                inflight -= 1
-                self._record(messages, outcome)
+                kind, items, outcome = events.get()
+                if kind == "built":
+                    inflight -= self._built(items, outcome, jobs)
+                else:
+                    inflight -= 1
+                    self._record(items, outcome)
         finally:
             for _ in workers:
                 jobs.put(None)
@@ -400,6 +411,31 @@ class SendLoop:
         self.progress(self.stats)
         return self.stats
 
+    def _dispatch(self, rows: Sequence[RecipientRow], built: list, jobs: queue.Queue) -> int:
+        """Queue the built messages for the workers; returns 1 when nothing was left to queue."""
+        messages = self._record_build(rows, built)
+        if messages and not self.stats.stopped:
+            jobs.put(messages)
+            return 0
+        if messages:
+            self.ledger.record([Outcome(m.recipient_id, PENDING, error="not sent: the run stopped") for m in messages])
+        return 1
+
+    def _built(self, rows: Sequence[RecipientRow], future, jobs: queue.Queue) -> int:
+        try:
+            built = future.result()
+        except BaseException as exc:  # noqa: BLE001 — the builder process died: nobody in the batch was sent
+            built = [exc] * len(rows)
+        return self._dispatch(rows, built, jobs)
+
+    def _next_event(self, events: queue.Queue):
+        # A timeout keeps Ctrl-C responsive while waiting on the workers.
+        while True:
+            try:
+                return events.get(timeout=0.5)
+            except queue.Empty:
+                continue
+
     def _record(self, messages: Sequence[OutgoingMessage], outcome) -> None:
         if outcome is NOT_SENT:
             self.ledger.record([Outcome(m.recipient_id, PENDING, error="not sent: the run stopped")
@@ -410,14 +446,6 @@ class SendLoop:
             self._record_results(messages, outcome)
         if self.stats.stopped:
             self._halt.set()
-
-    def _next_result(self, results: queue.Queue):
-        # A timeout keeps Ctrl-C responsive while waiting on the workers.
-        while True:
-            try:
-                return results.get(timeout=0.5)
-            except queue.Empty:
-                continue
 
     def _hand_back(self, jobs: queue.Queue) -> int:
         """Return queued (not yet sent) batches to `pending`; returns how many batches."""
