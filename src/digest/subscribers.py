@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import codecs
 import csv
-import hashlib
 import io
 import itertools
+import functools
 import re
 from array import array
 from collections import Counter
@@ -20,6 +20,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+
+from email_validator import EmailNotValidError, validate_email
 
 from .addresses import address_key
 from .errors import SubscriberError
@@ -111,6 +113,7 @@ class ListReport:
             self.problems.append(problem)
 
 
+@functools.lru_cache(maxsize=1024)  # lists repeat the same few tag cells on every row
 def parse_tags(text: str) -> frozenset[str]:
     """Split a tags cell on ';', '|' or ',' into case-folded tags ('Members; Climate' → members, climate)."""
     return frozenset(t for t in (p.strip().casefold() for p in TAG_SEPARATORS.split(text)) if t)
@@ -138,14 +141,54 @@ def filter_audience(subscribers: Iterable[Subscriber], tags: str | Iterable[str]
             yield sub
 
 
+# RFC 5322 dot-atom local part (email-validator's DOT_ATOM_TEXT), then a domain to check once.
+_ATEXT = r"A-Za-z0-9_!#$%&'*+\-/=?^`{|}~"
+_PLAIN_ADDRESS = re.compile(rf"([{_ATEXT}]+(?:\.[{_ATEXT}]+)*)@([^@\s]+)\Z")
+# RFC 2142 names email-validator lower-cases (its CASE_INSENSITIVE_MAILBOX_NAMES): left to it.
+_ROLE_MAILBOXES = frozenset({"info", "marketing", "sales", "support", "abuse", "noc", "security", "postmaster",
+                             "hostmaster", "usenet", "news", "webmaster", "www", "uucp", "ftp"})
+
+
+def normalise_address(text: str) -> str:
+    """email-validator's normalised form of `text` (no DNS); raises EmailNotValidError when invalid.
+
+    Same answer as validate_email(text, check_deliverability=False).normalized. Most of its cost is
+    checking the domain (~60% of ~70 µs), and a list has few distinct domains: so for a plain ASCII
+    local part the domain's verdict is remembered, and everything else (Unicode or quoted local parts,
+    role names, any domain not yet known valid, every error) goes through validate_email itself.
+    """
+    m = _PLAIN_ADDRESS.match(text)
+    if m and m.group(1).lower() not in _ROLE_MAILBOXES and (domain := _valid_domain(m.group(2))):
+        unicode_domain, ascii_domain = domain
+        local = m.group(1)
+        normalised = f"{local}@{unicode_domain}"
+        # validate_email_length: original, normalised and ASCII forms, each at most 254 octets
+        if max(len(text.encode()), len(normalised.encode()), len(local) + 1 + len(ascii_domain)) <= 254:
+            return normalised
+    return validate_email(text, check_deliverability=False).normalized
+
+
+@functools.lru_cache(maxsize=4096)
+def _valid_domain(domain: str) -> tuple[str, str] | None:
+    """(normalised, ASCII) forms of a domain email-validator accepts; None when it does not."""
+    try:
+        checked = validate_email(f"a@{domain}", check_deliverability=False)
+    except EmailNotValidError:
+        return None
+    return checked.domain, checked.ascii_domain
+
+
 class _SeenAddresses:
     """Which addresses were already seen, and on which line: a compact open-addressing hash table.
 
-    Each address_key is reduced to an 8-byte blake2b digest kept in a typed array next to a 4-byte
-    line number. Measured for one million addresses: a dict of key strings → line takes ~134 MB, a
-    set of 8-byte digests ~75 MB (and has no line), these two arrays ~25 MB. Two different people
-    share a digest with probability ~n²/2⁶⁵ (about 3·10⁻⁸ for a million); if it ever happened, the
-    later one would be reported as a duplicate, not lost silently.
+    Each address_key is reduced to a 64-bit digest kept in a typed array next to a 4-byte line
+    number. Measured for one million addresses: a dict of key strings → line takes ~134 MB, a set of
+    8-byte blake2b digests ~75 MB (and has no line), these two arrays ~25 MB. The digest is Python's
+    own str hash: 64-bit SipHash with a random per-process key, computed in C and cached on the
+    string, so it costs no allocation per row (blake2b costs four); the table lives only for one
+    read, so a hash that differs between runs is fine. Two different people share a digest with
+    probability ~n²/2⁶⁵ (about 3·10⁻⁸ for a million); if it ever happened, the later one would be
+    reported as a duplicate, never dropped silently.
     """
 
     def __init__(self, slots: int = 1 << 12):
@@ -155,7 +198,7 @@ class _SeenAddresses:
 
     def first_line(self, key: str, line: int) -> int | None:
         """The line where `key` was first seen; None (and remember `line`) when it is new."""
-        digest = int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "little") or 1
+        digest = (hash(key) & 0xFFFF_FFFF_FFFF_FFFF) or 1
         digests = self._digests
         mask = len(digests) - 1
         i = digest & mask
@@ -362,19 +405,51 @@ def read_subscribers(
     """
     path = Path(path)
     report = report if report is not None else ListReport()
-    rows = _rows(path, str(path), strict, report, _tag_set(tags))
+    rows = _ListReader(path, str(path), strict, report).subscribers(_tag_set(tags))
     next(rows)  # run the file-level checks now, so a bad file fails here and not at the first row
     return rows
 
 
-def _rows(path: Path, name: str, strict: bool, report: ListReport, wanted: frozenset[str]) -> Iterator:
-    from email_validator import EmailNotValidError, validate_email  # its import costs ~0.1 s
+class _ListReader:
+    """One read of one list. The per-row work sits in short methods: besides being easier to read,
+    that keeps tracemalloc usable on big lists (in Python 3.11 it pays for every allocation in
+    proportion to the size of the function making it)."""
 
-    enc = _scan(path, name)
-    report.path, report.encoding, report.encoding_label = path, enc.codec, enc.label
-    if enc.notice:
-        report.notices.append(enc.notice)
-    with open(path, encoding=enc.codec, newline="") as fh:
+    def __init__(self, path: Path, name: str, strict: bool, report: ListReport):
+        self.path, self.name, self.strict, self.report = path, name, strict, report
+        self.seen = _SeenAddresses()
+
+    def subscribers(self, wanted: frozenset[str]) -> Iterator:
+        """First yield None once the file-level checks pass, then every subscriber to hand out."""
+        report = self.report
+        with self._open() as fh:
+            yield None
+            for start, cells in self._records(fh):
+                sub = self._subscriber(start, cells)
+                if sub is None:
+                    continue
+                if wanted and wanted.isdisjoint(sub.tags):
+                    report.filtered_out += 1
+                    continue
+                yield sub
+
+    def _open(self) -> io.TextIOWrapper:
+        """Scan the bytes, open the text, read the header line; set up the csv reader."""
+        enc = _scan(self.path, self.name)
+        report = self.report
+        report.path, report.encoding, report.encoding_label = self.path, enc.codec, enc.label
+        if enc.notice:
+            report.notices.append(enc.notice)
+        fh = open(self.path, encoding=enc.codec, newline="")
+        try:
+            self._read_header(fh)
+        except BaseException:
+            fh.close()
+            raise
+        return fh
+
+    def _read_header(self, fh: io.TextIOWrapper) -> None:
+        name = self.name
         lines = iter(fh)
         offset = 0  # physical lines before the header line
         header_line = ""
@@ -385,82 +460,89 @@ def _rows(path: Path, name: str, strict: bool, report: ListReport, wanted: froze
         delimiter = None
         if m := _SEP_LINE.match(header_line):
             delimiter = m.group(1)
-            report.notices.append(f"{name}:{offset + 1}: 'sep={delimiter}' line read as the delimiter")
+            self.report.notices.append(f"{name}:{offset + 1}: 'sep={delimiter}' line read as the delimiter")
             offset += 1
             header_line = next(lines, "")
-        delimiter = delimiter or _sniff_delimiter(header_line)
-        report.delimiter = delimiter
-        reader = csv.reader(itertools.chain([header_line], lines), delimiter=delimiter,
-                            skipinitialspace=True, strict=True)
+        self.delimiter = self.report.delimiter = delimiter or _sniff_delimiter(header_line)
+        self.reader = csv.reader(itertools.chain([header_line], lines), delimiter=self.delimiter,
+                                 skipinitialspace=True, strict=True)
         try:
-            header = next(reader, [])
+            header = next(self.reader, [])
         except csv.Error as exc:
             raise SubscriberError(f"{name}:{offset + 1}: the header line cannot be parsed ({exc}).",
                                   "make the first line a plain list of column names") from None
-        columns = _check_header(header, name, offset + 1)
-        email_at = next(i for i, c in enumerate(columns) if c == "email")
-        has_name_column = "name" in columns
-        tags_at = columns.index("tags") if "tags" in columns else None
-        width = len(columns)
-        seen = _SeenAddresses()
+        self.offset = offset
+        self.columns = _check_header(header, name, offset + 1)
+        self.width = len(self.columns)
+        self.email_at = self.columns.index("email")
+        self.has_name_column = "name" in self.columns
+        self.tags_at = self.columns.index("tags") if "tags" in self.columns else None
 
-        def bad(line: int, value: str, reason: str, kind: str = "invalid") -> None:
-            value = value if len(value) <= _MAX_VALUE_SHOWN else value[:_MAX_VALUE_SHOWN] + "…"
-            problem = Problem(line, value, reason, kind)
-            report.add_problem(problem)
-            if strict and kind == "invalid":
-                raise SubscriberError(problem.format(name),
-                                      "fix or remove that row (digest subscribers check lists every problem), "
-                                      "or read the list without strict to skip bad rows")
-
-        yield None  # file-level checks passed: read_subscribers hands the rows out from here
+    def _records(self, fh: io.TextIOWrapper) -> Iterator[tuple[int, list[str]]]:
+        """(line where the row starts, cells) for each non-blank row; unparsable rows become problems."""
+        reader, offset, report = self.reader, self.offset, self.report
         while True:
             start = offset + reader.line_num + 1  # quoted newlines make this differ from the row count
             try:
                 cells = next(reader)
             except StopIteration:
-                break
+                return
             except csv.Error as exc:
                 report.rows += 1
                 end = offset + reader.line_num
                 span = f"line {start}" if end <= start else f"lines {start}–{end}"
-                bad(start, "", f"the row cannot be parsed as CSV ({exc}; {span})")
+                self._bad(start, "", f"the row cannot be parsed as CSV ({exc}; {span})")
                 continue
-            if not any(c.strip() for c in cells):
+            if any(cells) and any(c.strip() for c in cells):
+                report.rows += 1
+                yield start, cells
+            else:
                 report.blank += 1
-                continue
-            report.rows += 1
-            raw_email = cells[email_at].strip() if email_at < len(cells) else ""
-            if len(cells) > width and any(c.strip() for c in cells[width:]):
-                bad(start, raw_email, f"the row has {len(cells)} values but the header has {width} columns; "
-                                      f"a value containing '{delimiter}' must be in double quotes")
-                continue
-            if not raw_email:
-                bad(start, raw_email, "no email address")
-                continue
-            try:
-                email = validate_email(raw_email, check_deliverability=False).normalized
-            except EmailNotValidError as exc:
-                bad(start, raw_email, str(exc))
-                continue
-            first = seen.first_line(address_key(email), start)
-            if first is not None:
-                bad(start, raw_email, f"duplicate of line {first}", "duplicate")
-                continue
-            values = {c: (cells[i].strip() if i < len(cells) else "") for i, c in enumerate(columns) if c}
-            values["email"] = email
-            display = values.get("name", "") if has_name_column else ""
-            if not display:
-                display = f"{values.get('first_name', '')} {values.get('last_name', '')}".strip()
-            display = " ".join(display.split())  # it goes into the To: header: no line breaks
-            values["name"] = display
-            sub_tags = parse_tags(cells[tags_at]) if tags_at is not None and tags_at < len(cells) else frozenset()
-            report.valid += 1
-            report.tags.update(sub_tags)
-            if wanted and wanted.isdisjoint(sub_tags):
-                report.filtered_out += 1
-                continue
-            yield Subscriber(email=email, name=display, fields=MappingProxyType(values), tags=sub_tags, line=start)
+
+    def _subscriber(self, start: int, cells: list[str]) -> Subscriber | None:
+        """The row as a Subscriber, or None after recording why it is skipped."""
+        width = self.width
+        raw_email = cells[self.email_at].strip() if self.email_at < len(cells) else ""
+        if len(cells) > width and any(c.strip() for c in cells[width:]):
+            return self._bad(start, raw_email, f"the row has {len(cells)} values but the header has {width} "
+                                               f"columns; a value containing '{self.delimiter}' must be in double quotes")
+        if not raw_email:
+            return self._bad(start, raw_email, "no email address")
+        try:
+            email = normalise_address(raw_email)
+        except EmailNotValidError as exc:
+            return self._bad(start, raw_email, str(exc))
+        first = self.seen.first_line(address_key(email), start)
+        if first is not None:
+            return self._bad(start, raw_email, f"duplicate of line {first}", "duplicate")
+        return self._build(start, email, cells)
+
+    def _build(self, start: int, email: str, cells: list[str]) -> Subscriber:
+        """A Subscriber from a row whose address passed every check."""
+        width = self.width
+        if len(cells) < width:
+            cells += [""] * (width - len(cells))  # spreadsheets drop trailing empty cells
+        values = {c: v.strip() for c, v in zip(self.columns, cells) if c}
+        values["email"] = email
+        display = values["name"] if self.has_name_column else ""
+        if not display:
+            display = f"{values.get('first_name', '')} {values.get('last_name', '')}".strip()
+        display = " ".join(display.split())  # it goes into the To: header: no line breaks
+        values["name"] = display
+        tags = parse_tags(cells[self.tags_at]) if self.tags_at is not None else frozenset()
+        self.report.valid += 1
+        self.report.tags.update(tags)
+        return Subscriber(email=email, name=display, fields=MappingProxyType(values), tags=tags, line=start)
+
+    def _bad(self, line: int, value: str, reason: str, kind: str = "invalid") -> None:
+        """Record a skipped row (or, when strict, raise on an invalid one)."""
+        value = value if len(value) <= _MAX_VALUE_SHOWN else value[:_MAX_VALUE_SHOWN] + "…"
+        problem = Problem(line, value, reason, kind)
+        self.report.add_problem(problem)
+        if self.strict and kind == "invalid":
+            raise SubscriberError(problem.format(self.name),
+                                  "fix or remove that row (digest subscribers check lists every problem), "
+                                  "or read the list without strict to skip bad rows")
 
 
 def _check_header(header: list[str], name: str, line: int) -> list[str]:
