@@ -153,10 +153,39 @@ def test_binary_files_are_not_text(tmp_path):
 
 
 def test_unclosed_quote_is_refused_with_its_line(tmp_path):
-    path = write(tmp_path, 'email,name\nann@example.org,Ann\nbob@example.org,"Bob\ncee@example.org,Cee\n')
+    message = ("{}:3: a double-quoted value opened on this line is never closed, so every "
+               "row after it would be swallowed into one value.")
+    path = write(tmp_path, 'email,name,screen\nann@example.org,Ann,27 wide\nbob@example.org,"Bob\n'
+                           'cee@example.org,Cee\n')
     with pytest.raises(SubscriberError) as exc:
-        read_subscribers(path)
-    assert exc.value.message.startswith(f"{path}:3: a double-quoted value opened here is never closed")
+        read_subscribers(path)  # an odd number of quotes: found before any row is handed out
+    assert exc.value.message == message.format(path)
+    # With a second, literal quote the count is even and the first pass cannot tell: the reader still
+    # refuses the file, when it reaches the end, rather than report rows 3–4 as one value.
+    path = write(tmp_path, 'email,name,screen\nann@example.org,Ann,27" wide\nbob@example.org,"Bob\n'
+                           'cee@example.org,Cee\n')
+    rows = read_subscribers(path)
+    assert next(rows).email == "ann@example.org"
+    with pytest.raises(SubscriberError) as exc:
+        next(rows)
+    assert exc.value.message == message.format(path)
+
+
+def test_a_lone_quote_inside_an_unquoted_value_is_just_a_character(tmp_path):
+    path = write(tmp_path, 'email,name,screen\nann@example.org,Ann,27" wide\nbob@example.org,Bob,\n')
+    subs, report = read(path)
+    assert [(s.email, s.fields["screen"]) for s in subs] == [("ann@example.org", '27" wide'), ("bob@example.org", "")]
+    assert report.problems == []
+
+
+def test_a_stray_quote_that_closes_later_is_one_problem_naming_the_lines(tmp_path):
+    path = write(tmp_path, 'email,name\nann@example.org,"Ann\nbob@example.org,Bob\ncee@example.org,"Cee"x\n'
+                           'dee@example.org,Dee\n')
+    subs, report = read(path)
+    assert [(s.email, s.line) for s in subs] == [("dee@example.org", 5)]
+    assert [(p.line, p.reason) for p in report.problems] == [
+        (2, "the row cannot be parsed as CSV (',' expected after '\"'; lines 2–4: is a double quote on line 2 "
+            "not closed?)")]
 
 
 def test_unreadable_file(tmp_path):

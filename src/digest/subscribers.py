@@ -37,6 +37,7 @@ _CP1252_UNDEFINED = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
 _NON_ASCII_BYTE = re.compile(rb"[\x80-\xff]")
 _HEADER_SPACING = re.compile(r"[\s\-]+")
 _SEP_LINE = re.compile(r"^sep=(.)\s*$")  # Excel's "sep=;" first line
+_CSV_EOF_IN_QUOTES = "unexpected end of data"  # csv's message (strict mode) when a file ends inside quotes
 
 
 @dataclass(frozen=True)
@@ -235,6 +236,7 @@ class _Encoding:
     codec: str
     label: str
     notice: str | None = None
+    odd_quotes: bool = False  # an odd number of '"': maybe a quoted value that is never closed
 
 
 def _line_at(data: bytes, pos: int, lines_before: int) -> int:
@@ -242,7 +244,7 @@ def _line_at(data: bytes, pos: int, lines_before: int) -> int:
 
 
 def _scan(path: Path, name: str) -> _Encoding:
-    """One pass over the raw bytes: pick the encoding; reject empty, binary and unclosed-quote files."""
+    """One pass over the raw bytes: pick the encoding; reject empty and binary files; count quotes."""
     try:
         fh = open(path, "rb")
     except FileNotFoundError:
@@ -273,10 +275,9 @@ def _not_text(name: str, head: bytes, line: int) -> SubscriberError:
                            "export the list as CSV (UTF-8) from your spreadsheet or mailing tool")
 
 
-def _unclosed_quote(name: str, line: int | None) -> SubscriberError:
-    where = f"{name}:{line}" if line else name
-    return SubscriberError(f"{where}: a double-quoted value opened here is never closed, so every row after it "
-                           "would be swallowed into one value.",
+def _unclosed_quote(name: str, line: int) -> SubscriberError:
+    return SubscriberError(f"{name}:{line}: a double-quoted value opened on this line is never closed, so every "
+                           "row after it would be swallowed into one value.",
                            'remove the stray " or close the quotes on that line')
 
 
@@ -316,10 +317,11 @@ def _scan_bytes(fh: io.BufferedReader, name: str, head: bytes) -> _Encoding:
         raise SubscriberError(f"{name} is empty.",
                               "put a header line first (for example: email,first_name,last_name,tags), "
                               "then one subscriber per line")
-    if quotes % 2:
-        raise _unclosed_quote(name, _find_unclosed_quote(fh))
+    odd = bool(quotes % 2)
     if first_bad_line is None:
-        return _Encoding("utf-8-sig", "UTF-8 (with byte-order mark)") if bom else _Encoding("utf-8", "UTF-8")
+        if bom:
+            return _Encoding("utf-8-sig", "UTF-8 (with byte-order mark)", odd_quotes=odd)
+        return _Encoding("utf-8", "UTF-8", odd_quotes=odd)
     if bom or (first_utf8_line is not None and first_utf8_line < first_bad_line):
         where = "starts with a UTF-8 byte-order mark" if bom else f"is UTF-8 on line {first_utf8_line}"
         raise SubscriberError(f"{name} mixes encodings: it {where} but line {first_bad_line} is not UTF-8 "
@@ -331,7 +333,7 @@ def _scan_bytes(fh: io.BufferedReader, name: str, head: bytes) -> _Encoding:
                               "save the list as 'CSV UTF-8' from your spreadsheet")
     return _Encoding("cp1252", "Windows-1252",
                      f"{name} is not UTF-8 (first at line {first_bad_line}): read it as Windows-1252. "
-                     "Check that accented names look right, or save the file as 'CSV UTF-8'.")
+                     "Check that accented names look right, or save the file as 'CSV UTF-8'.", odd)
 
 
 def _scan_utf16(fh: io.BufferedReader, name: str) -> _Encoding:
@@ -354,22 +356,8 @@ def _scan_utf16(fh: io.BufferedReader, name: str) -> _Encoding:
                               "save the list as 'CSV UTF-8' from your spreadsheet") from None
     if not has_content:
         raise SubscriberError(f"{name} is empty.", "put a header line first, then one subscriber per line")
-    if quotes % 2:
-        raise _unclosed_quote(name, None)
-    return _Encoding("utf-16", "UTF-16", f"{name} is UTF-16 text: read it as such. 'CSV UTF-8' is the usual format.")
-
-
-def _find_unclosed_quote(fh: io.BufferedReader) -> int | None:
-    """Slow path, only for a broken file: the line after which the count of quotes stays odd."""
-    fh.seek(0)
-    odd = False
-    opened = None
-    for number, line in enumerate(fh, start=1):
-        if line.count(b'"') % 2:
-            odd = not odd
-            if odd:
-                opened = number
-    return opened if odd else None
+    return _Encoding("utf-16", "UTF-16", f"{name} is UTF-16 text: read it as such. 'CSV UTF-8' is the usual format.",
+                     bool(quotes % 2))
 
 
 def normalise_header(cell: str) -> str:
@@ -398,7 +386,8 @@ def read_subscribers(
 ) -> Iterator[Subscriber]:
     """Stream valid, de-duplicated subscribers from a CSV list; bad rows are recorded in `report`.
 
-    File-level faults raise SubscriberError at once (before anything is yielded). A bad row is
+    File-level faults raise SubscriberError at once, before anything is yielded (one exception: a
+    never-closed quote that a second stray quote hides from the first pass fails at the end). A bad row is
     skipped and recorded; with `strict=True` it raises SubscriberError naming file:line instead.
     Duplicates (same address_key) keep the first row. `tags`, when given, keeps only subscribers
     having any of them (case-insensitive).
@@ -443,10 +432,28 @@ class _ListReader:
         fh = open(self.path, encoding=enc.codec, newline="")
         try:
             self._read_header(fh)
+            if enc.odd_quotes:
+                self._check_quotes(enc.codec)
         except BaseException:
             fh.close()
             raise
         return fh
+
+    def _check_quotes(self, codec: str) -> None:
+        """A file with an odd number of '"' gets a parse-only pass first: a quoted value that runs to the
+        end of the file would swallow every row after it, so it must fail before any row is handed
+        out. (A lone '"' inside an unquoted value, as in 5" screen, is fine and passes.)"""
+        with open(self.path, encoding=codec, newline="") as fh:
+            reader = csv.reader(fh, delimiter=self.delimiter, skipinitialspace=True, strict=True)
+            while True:
+                start = reader.line_num + 1
+                try:
+                    next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    if str(exc) == _CSV_EOF_IN_QUOTES:
+                        raise _unclosed_quote(self.name, start) from None
 
     def _read_header(self, fh: io.TextIOWrapper) -> None:
         name = self.name
@@ -488,9 +495,12 @@ class _ListReader:
             except StopIteration:
                 return
             except csv.Error as exc:
+                if str(exc) == _CSV_EOF_IN_QUOTES:  # only when _check_quotes did not run: rare
+                    raise _unclosed_quote(self.name, start) from None
                 report.rows += 1
                 end = offset + reader.line_num
-                span = f"line {start}" if end <= start else f"lines {start}–{end}"
+                span = f"line {start}" if end <= start else (f"lines {start}–{end}: is a double quote on line "
+                                                             f"{start} not closed?")
                 self._bad(start, "", f"the row cannot be parsed as CSV ({exc}; {span})")
                 continue
             if any(cells) and any(c.strip() for c in cells):
