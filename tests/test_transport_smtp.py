@@ -334,6 +334,19 @@ def test_smtputf8_not_offered_fails_only_that_recipient(tmp_path, smtp_server_fa
     assert server.recipients() == {msgs[0].to_email: 1, msgs[2].to_email: 1}
 
 
+def test_8bit_body_is_announced_with_body_8bitmime(tmp_path, smtp_server):
+    msg = message(1)
+    em = EmailMessage(policy=policy.SMTP)
+    em["To"] = msg.to_email
+    em.set_content("Grüße aus dem Hub\n", cte="8bit")
+    msg = OutgoingMessage(**{**msg.__dict__, "mime": em.as_bytes()})
+    with transport(tmp_path, smtp_server) as t:
+        assert statuses(t.send_batch([msg, message(2)])) == [Status.SENT, Status.SENT]
+    first, second = smtp_server.deliveries
+    assert "BODY=8BITMIME" in first.mail_options and first.data == msg.mime and not first.smtputf8
+    assert "BODY=8BITMIME" not in second.mail_options
+
+
 def test_idn_domain_needs_no_smtputf8(tmp_path, smtp_server_factory):
     server = smtp_server_factory(smtputf8=False)
     assert envelope_address("ann@bücher.de") == "ann@xn--bcher-kva.de"

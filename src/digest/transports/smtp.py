@@ -352,8 +352,8 @@ class SMTPTransport(Transport):
                                           "the send loop must build mime for transports with needs_mime")
         sender = envelope_address(msg.envelope_from)
         rcpt = envelope_address(msg.to_email)
-        head, body = _split_mime(msg.mime)
         options: list[str] = []
+        head, body = (b"", b"") if msg.mime.isascii() else _split_mime(msg.mime)  # the usual case: no copy
         if not (sender.isascii() and rcpt.isascii() and head.isascii()):
             if not smtp.has_extn("smtputf8"):
                 return SendResult(msg.recipient_id, Status.FAILED,
