@@ -166,3 +166,17 @@ def test_environment_overrides_file(project):
     with pytest.raises(ConfigError) as info:
         load_settings(project / "digest.toml", env={"DIGEST_SEND_CONNECTIONS": "many"})
     assert "DIGEST_SEND_CONNECTIONS='many'" in str(info.value)
+
+
+def test_environment_overrides_transport_sections(project):
+    from digest.transports.smtp import SMTPSettings
+    from digest.config import load_section
+
+    settings = load_settings(project / "digest.toml", env={
+        "DIGEST_SMTP_HOST": "mail.example.org", "DIGEST_SMTP_PORT": "2525", "DIGEST_SMTP_PASSWORD": "secret"})
+    smtp = load_section(SMTPSettings, settings.transport_section("smtp"), settings.where("smtp"))
+    assert (smtp.host, smtp.port) == ("mail.example.org", 2525)
+    bad = load_settings(project / "digest.toml", env={"DIGEST_SMTP_PORT": "twenty-five"})
+    with pytest.raises(ConfigError) as info:
+        load_section(SMTPSettings, bad.transport_section("smtp"), bad.where("smtp"))
+    assert "DIGEST_SMTP_PORT='twenty-five'" in str(info.value)

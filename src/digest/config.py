@@ -134,8 +134,31 @@ def _toml_name(field_name: str) -> str:
     return field_name[:-1] if field_name.endswith("_") else field_name
 
 
+class EnvValue(str):
+    """A setting given as text in an environment variable; converted to the field's type on load."""
+
+    var: str = ""
+
+
+def _from_env_text(value: "EnvValue", annotation: Any) -> Any:
+    base = [a for a in typing.get_args(annotation) if a is not type(None)] or [annotation]
+    kind = base[0]
+    try:
+        if kind is bool:
+            return value.strip().lower() in ("1", "true", "yes", "on")
+        if kind is int:
+            return int(value)
+        if kind is float:
+            return float(value)
+    except ValueError:
+        raise ConfigError(f"environment variable {value.var}={str(value)!r}: expected {_type_label(kind)}.")
+    return str(value)
+
+
 def _type_ok(value: Any, annotation: Any) -> tuple[bool, Any]:
     """Check (and gently coerce, int → float) a TOML value against a dataclass annotation."""
+    if isinstance(value, EnvValue):
+        value = _from_env_text(value, annotation)
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         for arg in typing.get_args(annotation):
@@ -172,6 +195,8 @@ def load_section(cls: type, data: dict[str, Any], where: str) -> Any:
     fields = {_toml_name(f.name): f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
+        if key not in fields and isinstance(value, EnvValue):
+            continue  # e.g. DIGEST_SMTP_PASSWORD is the secret itself, not a setting
         if key not in fields:
             guess = difflib.get_close_matches(key, list(fields), n=1)
             did = f" Did you mean '{guess[0]}'?" if guess else ""
@@ -216,6 +241,15 @@ def _apply_env(raw: dict[str, dict[str, Any]], env: typing.Mapping[str, str]) ->
             except ValueError:
                 raise ConfigError(f"environment variable {var}={text!r}: expected {_type_label(kind)}.")
             raw.setdefault(section, {})[key] = value
+    # Transport sections belong to their transport modules (not imported here): keep the text and
+    # let load_section convert it to the field's type, so DIGEST_SMTP_HOST=… works like the rest.
+    for section in TRANSPORT_SECTIONS:
+        prefix = f"{ENV_PREFIX}{section.upper()}_"
+        for var, text in env.items():
+            if var.startswith(prefix):
+                value = EnvValue(text)
+                value.var = var
+                raw.setdefault(section, {})[var[len(prefix):].lower()] = value
 
 
 def find_config(start: Path | None = None) -> Path | None:
