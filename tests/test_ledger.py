@@ -113,8 +113,11 @@ def test_permanent_failures_are_not_retried(tmp_path):
     ledger = Ledger(tmp_path / "l.sqlite3")
     send = make_send(ledger, 1)
     (row,) = ledger.claim(send.id, 1)
-    ledger.record([Outcome(row.id, "failed", code="550", error="no such user", permanent=True)])
-    assert ledger.prepare_run(send.id, retry_failed=True)["failed"] == 0
+    ledger.record([Outcome(row.id, "failed", code="550", error="no such user", permanent=True)],
+                  suppress=[(row.email, "550 no such user")])
+    # suppressed by its own bounce: it stays 'failed' (the record of what happened), not 'skipped'
+    assert ledger.prepare_run(send.id, retry_failed=True) == {"suppressed": 0, "in_doubt": 0, "deferred": 0,
+                                                               "failed": 0}
     assert ledger.counts(send.id)["failed"] == 1
 
 

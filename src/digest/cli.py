@@ -387,6 +387,9 @@ def _run_send(app: AppContext, job, *, limit, rate, connections, resume_changed,
                         "have been delivered and are sent again (they may receive it twice)", fg="yellow")
         if report.prepared["suppressed"]:
             click.echo(f"  {report.prepared['suppressed']:,} suppressed since the send started: skipped")
+        if total == 0:
+            click.echo(f"  nothing left to send: {report.already_sent:,} already sent"
+                       + (f", {report.counts['failed']:,} failed for good" if report.counts["failed"] else ""))
         state["progress"] = make_progress(total, tty=tty, echo=click.echo)
         del pending
 

@@ -401,7 +401,7 @@ class Ledger:
             counts["suppressed"] = self._db.execute(
                 "UPDATE recipients SET state='skipped', last_error='suppressed: ' || "
                 "(SELECT reason FROM suppressions s WHERE s.key = recipients.key), updated_at=? "
-                "WHERE send_id=? AND state IN ('pending','deferred','sending','failed') "
+                "WHERE send_id=? AND (state IN ('pending','deferred','sending') OR (state='failed' AND permanent=0)) "
                 "AND key IN (SELECT key FROM suppressions)", (stamp, send_id)).rowcount
             counts["in_doubt"] = self._db.execute(
                 "UPDATE recipients SET state='pending', in_doubt=1, "

@@ -250,9 +250,12 @@ class SendLoop:
         return True
 
     def _note_error(self, email: str, text: str) -> None:
-        if len(self.stats.last_errors) >= 5:
+        line = f"{email}: {text}"
+        if line in self.stats.last_errors:
+            self.stats.last_errors.remove(line)
+        elif len(self.stats.last_errors) >= 5:
             self.stats.last_errors.pop(0)
-        self.stats.last_errors.append(f"{email}: {text}")
+        self.stats.last_errors.append(line)
 
     def _failure(self, n: int = 1) -> None:
         self._consecutive += n
@@ -278,7 +281,8 @@ class SendLoop:
                 self.stats.failed += 1
                 self._deferred.discard(rid)
                 if res.suppress:
-                    suppress.append((msg.to_email, f"{res.code or ''} {reason}".strip()))
+                    suppress.append((msg.to_email, reason if reason.startswith(res.code or "\0")
+                                     else f"{res.code or ''} {reason}".strip()))
                     self.stats.suppressed_now += 1
                 self._note_error(msg.to_email, reason)
                 self._failure()

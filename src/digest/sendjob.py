@@ -327,9 +327,10 @@ class SendJob:
         counts.invalid, counts.duplicates = report.invalid, report.duplicates
         counts.not_in_audience, counts.rows = report.filtered_out, report.rows
 
-    def builder(self, personalizer=None, *, needs_mime: bool = True) -> Callable[[Sequence[RecipientRow]], list]:
+    def builder(self, personalizer=None, *, needs_mime: bool = True, strip_parts: bool = False
+                ) -> Callable[[Sequence[RecipientRow]], list]:
         """rows → OutgoingMessages (MIME built when the transport needs it); a failing row gives its exception."""
-        return make_build(personalizer or self.personalizer, needs_mime)
+        return make_build(personalizer or self.personalizer, needs_mime, strip_parts=strip_parts)
 
     # -- dry run ---------------------------------------------------------------------------------
 
@@ -452,7 +453,8 @@ class SendJob:
                     opened.append(builder)
                     build = builder
                 else:
-                    build = self.builder(needs_mime=needs_mime)
+                    # Queued batches hold only the MIME bytes, not the html/text strings as well.
+                    build = self.builder(needs_mime=needs_mime, strip_parts=needs_mime)
                 loop = SendLoop(ledger, send.id, transports, build, options, progress=progress, **kw)
                 stats = loop.run()
             finally:
