@@ -231,3 +231,39 @@ def test_backoff_grows_and_caps():
     assert delays == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
     assert backoff_delay(1, 1.0, 10.0, rand=lambda: 0.0) == 0.5
     assert backoff_delay(1, 1.0, 10.0, retry_after=42.0, rand=lambda: 0.0) == 42.0
+
+
+def test_log_progress_prints_every_n_messages_or_seconds():
+    from digest.progress import LogProgress
+    from digest.sender import RunStats
+
+    clock = FakeClock()
+    lines: list[str] = []
+    progress = LogProgress(3000, lines.append, every=1000, seconds=30, clock=clock)
+    stats = RunStats()
+    for sent in range(100, 3001, 100):
+        clock.now += 0.1
+        stats.sent = sent
+        progress(stats)
+    assert len(lines) == 3
+    assert lines[0].endswith("progress 1,000/3,000 · 0 failed · 0 deferred · 1,000 msg/s · ETA 0:02")
+    clock.now += 31  # nothing new for 30 s: still a line, so a stuck send is visible in the log
+    progress(stats)
+    assert len(lines) == 4
+
+
+def test_terminal_progress_redraws_one_line():
+    import io
+
+    from digest.progress import TerminalProgress
+    from digest.sender import RunStats
+
+    clock = FakeClock()
+    out = io.StringIO()
+    progress = TerminalProgress(200, out=out, clock=clock, width=10)
+    stats = RunStats()
+    clock.now += 1
+    stats.sent = 100
+    progress(stats)
+    progress.close()
+    assert out.getvalue() == "\r  █████····· 100/200 · 0 failed · 0 deferred · 100 msg/s · ETA 0:01\x1b[K\n"

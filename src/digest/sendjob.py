@@ -405,7 +405,7 @@ class SendJob:
                 counts = AudienceCounts()
                 send = ledger.create_send(
                     self.slug, content_fp=fps.content, list_fp=fps.list, settings_fp=fps.settings,
-                    list_path=str(self.list_path), subject=self.issue.subject,
+                    list_path=str(self.list_path.resolve()), subject=self.issue.subject,
                     recipients=self.audience(ledger.suppressed_keys(), counts), skipped=counts.skipped)
                 started_new = True
             else:
@@ -424,7 +424,7 @@ class SendJob:
                         recipients = self.audience(ledger.suppressed_keys(), counts)
                     added, dropped = ledger.amend_send(
                         send.id, content_fp=fps.content, list_fp=fps.list, settings_fp=fps.settings,
-                        list_path=str(self.list_path), subject=self.issue.subject, recipients=recipients,
+                        list_path=str(self.list_path.resolve()), subject=self.issue.subject, recipients=recipients,
                         skipped=counts.skipped if recipients is not None else send.skipped)
                     send = ledger.get_send(self.slug)
             before = ledger.counts(send.id)
