@@ -270,3 +270,19 @@ def test_unsubscribe_with_a_signed_token(sendproject, capsys):
     assert code == 1 and "signature does not match" in err
     code, out, _ = run(capsys, "suppress", "list")
     assert "reader009@example.net" in out and "1 suppressed address" in out
+
+
+def test_builder_process_builds_the_same_messages(sendproject):
+    from digest.config import load_settings
+    from digest.sender import RunOptions
+    from digest.sendjob import SendJob
+
+    project, server, addresses = sendproject
+    settings = load_settings(project / "digest.toml")
+    job = SendJob(settings, EXAMPLE_ISSUE)
+    report = job.run(RunOptions.from_settings(settings.send, connections=2, build_processes=1))
+    assert report.stats.sent == 30 and report.exit_code == 0
+    assert delivered(server) == collections.Counter({a: 1 for a in addresses})
+    msg = email.message_from_bytes(server.deliveries[0].data, policy=email.policy.default)
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "LEARNING & INNOVATION HIGHLIGHTS 2023" in msg.get_body(("plain",)).get_content()

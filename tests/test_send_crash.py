@@ -28,7 +28,8 @@ def crashproject(project, smtp_server):  # noqa: F811
     addresses = write_list(project / "list.csv", 300)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
     env.update(DIGEST_UNSUBSCRIBE_KEYS=KEYS, DIGEST_SEND_TRANSPORT="smtp", DIGEST_PATHS_SUBSCRIBERS="list.csv",
-               DIGEST_SEND_BATCH_SIZE="10", DIGEST_SEND_RETRY_BASE_DELAY="0.01", PYTHONUNBUFFERED="1")
+               DIGEST_SEND_BATCH_SIZE="10", DIGEST_SEND_RETRY_BASE_DELAY="0.01", PYTHONUNBUFFERED="1",
+               PYTHONFAULTHANDLER="1")
     return project, smtp_server, addresses, env
 
 
@@ -165,3 +166,22 @@ def test_full_disk_stops_before_sending(crashproject, mounts):
     assert proc.returncode == 1, out + err
     assert "ledger.sqlite3" in err and "full" in err
     assert len(server.deliveries) == 5
+
+
+def test_ctrl_c_with_a_builder_process_hands_everything_back(crashproject):
+    project, server, addresses, env = crashproject
+    addresses = write_list(project / "list.csv", 2000)  # 2,000 or more: messages are built in another process
+    proc = digest(project, env, "send", EXAMPLE_ISSUE, "--yes", "--rate", "200")
+    wait_for(lambda: len(server.deliveries) >= 100 or proc.poll() is not None)
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        out, err = proc.communicate()
+    assert proc.returncode == 4, out + err
+    assert rows_in(project, "failed") == set() and rows_in(project, "sending") == set()
+    proc = digest(project, env, "send", EXAMPLE_ISSUE, "--yes")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out + err
+    assert server.recipients() == collections.Counter({a: 1 for a in addresses})

@@ -164,19 +164,23 @@ class _Worker(threading.Thread):
         self.results = results
         self.throttle = throttle
         self.halt = halt
+        self.busy = False  # holds a batch whose result is not yet in the results queue
 
     def run(self) -> None:
         while True:
             job = self.jobs.get()
             if job is None:
                 return
+            self.busy = True
             if self.halt.is_set():
                 self.results.put(("sent", job, NOT_SENT))
+                self.busy = False
                 continue
             try:
                 self.throttle.wait(len(job))
                 if self.halt.is_set():
                     self.results.put(("sent", job, NOT_SENT))
+                    self.busy = False
                     continue
                 outcome: object = self.transport.send_batch(job)
                 if len(outcome) != len(job):  # a transport bug must not lose anyone
@@ -187,6 +191,7 @@ class _Worker(threading.Thread):
                     self.halt.set()  # no other worker may try again with refused credentials
                 outcome = exc
             self.results.put(("sent", job, outcome))
+            self.busy = False
 
 
 class SendLoop:
@@ -214,6 +219,7 @@ class SendLoop:
         self._tries: dict[int, int] = {}
         self._deferred: set[int] = set()
         self._claimed_fresh = 0
+        self._pending_builds: set = set()
         self._consecutive = 0
         self._stop_error: BaseException | None = None
 
@@ -371,6 +377,7 @@ class SendLoop:
                     inflight += 1
                     if pool is not None:
                         future = pool(rows)
+                        self._pending_builds.add(future)
                         future.add_done_callback(lambda f, rows=rows: events.put(("built", rows, f)))
                     else:
                         inflight -= self._dispatch(rows, self.build(rows), jobs)
@@ -385,6 +392,7 @@ class SendLoop:
                     continue
                 kind, items, outcome = self._next_event(events)
                 if kind == "built":
+                    self._pending_builds.discard(outcome)
                     inflight -= self._built(items, outcome, jobs)
                     continue
                 inflight -= 1
@@ -395,20 +403,34 @@ class SendLoop:
         except KeyboardInterrupt:
             self.stats.stopped = "interrupted (Ctrl-C)"
             self._halt.set()
-            inflight -= self._hand_back(jobs)
-            # Let in-flight batches finish so their results are recorded, not left in doubt.
-            while inflight > 0:
-                kind, items, outcome = events.get()
+            self._hand_back(jobs)
+            # Let the batches on the wire finish so their results are recorded, not left in doubt.
+            # (The interrupt may have come between two bookkeeping steps, so this does not trust
+            # `inflight`: it waits while anything can still produce an event.)
+            while (self._pending_builds or any(w.busy for w in workers) or not jobs.empty()
+                   or not events.empty()):
+                try:
+                    kind, items, outcome = events.get(timeout=0.2)
+                except queue.Empty:
+                    self._hand_back(jobs)
+                    continue
                 if kind == "built":
-                    inflight -= self._built(items, outcome, jobs)
+                    self._pending_builds.discard(outcome)
+                    self._built(items, outcome, jobs)
                 else:
-                    inflight -= 1
                     self._record(items, outcome)
+                self._hand_back(jobs)
         finally:
             for _ in workers:
                 jobs.put(None)
             for w in workers:
                 w.join(timeout=30)
+        while not events.empty():  # answers that arrived after an interrupted drain
+            kind, items, outcome = events.get_nowait()
+            if kind == "sent":
+                self._record(items, outcome)
+            else:  # built after the stop: never handed to a connection
+                self._built(items, outcome, jobs)
         self.stats.deferred = len(self._deferred)
         self.stats.finished = self.clock()
         self.stats.error = self._stop_error
@@ -429,7 +451,13 @@ class SendLoop:
         try:
             built = future.result()
         except BaseException as exc:  # noqa: BLE001 — the builder process died: nobody in the batch was sent
-            built = [exc] * len(rows)
+            # Not the recipients' fault: hand the batch back and stop (the next run rebuilds it).
+            self.ledger.record([Outcome(r.id, PENDING, error=f"not built: {exc or type(exc).__name__}")
+                                for r in rows])
+            if not self.stats.stopped:
+                self.stats.stopped = f"the message builder process failed ({exc or type(exc).__name__})"
+                self._halt.set()
+            return 1
         return self._dispatch(rows, built, jobs)
 
     def _next_event(self, events: queue.Queue):

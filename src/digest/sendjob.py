@@ -176,6 +176,9 @@ _PROCESS_BUILD: list = []  # the build function inside a builder process
 
 
 def _init_process(personalizer, needs_mime: bool) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the sending process, which stops cleanly
     _PROCESS_BUILD[:] = [make_build(personalizer, needs_mime, strip_parts=needs_mime)]
 
 
