@@ -286,3 +286,17 @@ def test_builder_process_builds_the_same_messages(sendproject):
     msg = email.message_from_bytes(server.deliveries[0].data, policy=email.policy.default)
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "LEARNING & INNOVATION HIGHLIGHTS 2023" in msg.get_body(("plain",)).get_content()
+
+
+def test_retry_sends_only_deferred_and_retryable_not_the_untouched_rest(sendproject, capsys, monkeypatch):
+    project, server, addresses = sendproject
+    monkeypatch.setenv("DIGEST_SEND_RETRIES", "0")
+    server.script.on("RCPT", "reader002@example.net", "451 4.7.1 Greylisted")
+    code, out, err = run(capsys, "send", EXAMPLE_ISSUE, "--yes", "--limit", "10")
+    assert code == 3 and len(server.deliveries) == 9
+    code, out, err = run(capsys, "retry", EXAMPLE_ISSUE)
+    assert code == 0, out + err
+    assert "1 to send" in out
+    assert len(server.deliveries) == 10 and delivered(server)["reader002@example.net"] == 1
+    code, out, _ = run(capsys, "status", EXAMPLE_ISSUE)
+    assert "pending     20" in out

@@ -371,7 +371,7 @@ def _run_send(app: AppContext, job, *, limit, rate, connections, resume_changed,
     def on_start(report) -> None:
         pending = report.counts["pending"] + report.counts["sending"] + report.counts["deferred"]
         total = report.prepared["in_doubt"] + report.prepared["deferred"] + report.prepared["failed"]
-        total += report.counts["pending"]
+        total += report.counts["pending"] if not retry else 0
         if limit is not None:
             total = min(total, limit)
         how = f"{options.connections} connection{'s' if options.connections != 1 else ''}"

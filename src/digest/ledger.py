@@ -419,6 +419,12 @@ class Ledger:
             return counts
         return self._write("cannot start the run", do)
 
+    def retry_ids(self, send_id: int) -> list[int]:
+        """Rows `digest retry` sends: deferred, retryable failures and in-flight leftovers, in list order."""
+        return [r[0] for r in self._read(
+            "SELECT id FROM recipients WHERE send_id=? AND (state IN ('deferred','sending') "
+            "OR (state='failed' AND permanent=0)) ORDER BY id", (send_id,))]
+
     def claim(self, send_id: int, limit: int, *, ids: Sequence[int] | None = None,
               from_state: str = PENDING) -> list[RecipientRow]:
         """Claim up to `limit` rows (`from_state` → sending, attempts + 1) and COMMIT before returning.

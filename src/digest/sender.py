@@ -200,7 +200,7 @@ class SendLoop:
     def __init__(self, ledger: Ledger, send_id: int, transports: Sequence[Transport], build: Builder,
                  options: RunOptions, *, clock: Clock = time.monotonic, sleep: Sleep = time.sleep,
                  rand: Callable[[], float] = random.random,
-                 progress: Callable[[RunStats], None] | None = None):
+                 progress: Callable[[RunStats], None] | None = None, only_ids: Sequence[int] | None = None):
         self.ledger = ledger
         self.send_id = send_id
         self.transports = list(transports)
@@ -219,6 +219,8 @@ class SendLoop:
         self._tries: dict[int, int] = {}
         self._deferred: set[int] = set()
         self._claimed_fresh = 0
+        # `digest retry`: only these rows (put back to pending by prepare_run), not other pending ones.
+        self._only_ids = list(only_ids) if only_ids is not None else None
         self._pending_builds: set = set()
         self._consecutive = 0
         self._stop_error: BaseException | None = None
@@ -239,7 +241,13 @@ class SendLoop:
             limit = min(limit, self.options.limit - self._claimed_fresh)
             if limit <= 0:
                 return []
-        rows = self.ledger.claim(self.send_id, limit)
+        if self._only_ids is not None:
+            rows = []
+            while not rows and self._only_ids:
+                chunk, self._only_ids = self._only_ids[:limit], self._only_ids[limit:]
+                rows = self.ledger.claim(self.send_id, len(chunk), ids=chunk, from_state=PENDING)
+        else:
+            rows = self.ledger.claim(self.send_id, limit)
         self._claimed_fresh += len(rows)
         return rows
 
@@ -352,7 +360,8 @@ class SendLoop:
     def run(self) -> RunStats:
         """Send until nothing is left (or a stop); the ledger holds every outcome."""
         counts = self.ledger.counts(self.send_id)
-        self.stats.total = counts[PENDING] if self.options.limit is None else min(counts[PENDING], self.options.limit)
+        waiting = counts[PENDING] if self._only_ids is None else len(self._only_ids)
+        self.stats.total = waiting if self.options.limit is None else min(waiting, self.options.limit)
         self.stats.started = self.clock()
         bucket = TokenBucket(self.options.rate, burst=max(1.0, float(self.batch_size)), clock=self.clock,
                              sleep=self.sleep)

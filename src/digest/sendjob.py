@@ -437,6 +437,7 @@ class SendJob:
                 for t in transports:  # connection and login problems show before anything is claimed
                     t.open()
                     opened.append(t)
+                only_ids = ledger.retry_ids(send.id) if retry else None
                 prepared = ledger.prepare_run(send.id, retry_failed=retry)
                 report = RunReport(send=send, stats=RunStats(), counts=before, skipped=send.skipped,
                                    already_sent=before[SENT], prepared=prepared, started_new=started_new,
@@ -449,7 +450,8 @@ class SendJob:
                 if sleep is not None:
                     kw["sleep"] = sleep
                 needs_mime = transports[0].needs_mime
-                to_send = sum(prepared[k] for k in ("in_doubt", "deferred", "failed")) + before[PENDING]
+                to_send = sum(prepared[k] for k in ("in_doubt", "deferred", "failed"))
+                to_send += before[PENDING] if not retry else 0
                 processes = build_processes(options.build_processes, to_send, needs_mime)
                 if processes:
                     builder = ProcessBuilder(self.personalizer, needs_mime, processes)
@@ -458,7 +460,8 @@ class SendJob:
                 else:
                     # Queued batches hold only the MIME bytes, not the html/text strings as well.
                     build = self.builder(needs_mime=needs_mime, strip_parts=needs_mime)
-                loop = SendLoop(ledger, send.id, transports, build, options, progress=progress, **kw)
+                loop = SendLoop(ledger, send.id, transports, build, options, progress=progress,
+                                only_ids=only_ids, **kw)
                 stats = loop.run()
             finally:
                 for t in opened:
