@@ -121,10 +121,12 @@ class RunStats:
 
     @property
     def duration(self) -> float:
+        """Seconds from the first claim to the last result."""
         return max(0.0, (self.finished or self.started) - self.started)
 
     @property
     def per_second(self) -> float:
+        """Messages sent per second over the run."""
         return self.sent / self.duration if self.duration > 0 else 0.0
 
 

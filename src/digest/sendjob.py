@@ -133,6 +133,7 @@ class AudienceCounts:
     rows: int = 0
 
     def skipped(self) -> dict[str, int]:
+        """What the audience left out, as recorded in the ledger's send row."""
         return {"suppressed": self.suppressed, "invalid": self.invalid, "duplicates": self.duplicates,
                 "not_in_audience": self.not_in_audience}
 
@@ -299,6 +300,7 @@ class SendJob:
                             settings_fingerprint(self.settings))
 
     def transport_class(self):
+        """The Transport subclass this job sends with (--transport, else [send] transport)."""
         from .transports import transport_class
 
         return transport_class(self.transport_name)
