@@ -300,3 +300,25 @@ def test_retry_sends_only_deferred_and_retryable_not_the_untouched_rest(sendproj
     assert len(server.deliveries) == 10 and delivered(server)["reader002@example.net"] == 1
     code, out, _ = run(capsys, "status", EXAMPLE_ISSUE)
     assert "pending     20" in out
+
+
+def test_send_through_an_http_api_transport(project, monkeypatch, capsys):
+    from tests.fake_providers import FakePostmark
+
+    write_list(project / "list.csv", 30)
+    monkeypatch.setenv("DIGEST_UNSUBSCRIBE_KEYS", KEYS)
+    monkeypatch.setenv("POSTMARK_TOKEN", "test-token")
+    monkeypatch.setenv("DIGEST_SEND_BATCH_SIZE", "10")
+    monkeypatch.setenv("DIGEST_SEND_RETRY_BASE_DELAY", "0.01")
+    with FakePostmark() as fake:
+        with open(project / "digest.toml", "a", encoding="utf-8") as fh:
+            fh.write(f'\n[postmark]\nbase_url = "{fake.url}"\nrate_limit_retries = 0\n')
+        fake.reject("reader005@example.net", "invalid")
+        fake.then(429, headers={"Retry-After": "0"})  # the first batch: rate limited as a whole
+        code, out, err = run(capsys, "send", EXAMPLE_ISSUE, "--yes", "--to", "list.csv", "--transport", "postmark")
+        assert code == 3, out + err
+        assert "sent        29" in out and "failed      1  (1 added to the suppression list)" in out
+        accepted = {a: n for a, n in fake.accepted.items() if n}
+        assert accepted == {f"reader{i:03d}@example.net": 1 for i in range(30) if i != 5}
+    code, out, _ = run(capsys, "suppress", "list")
+    assert "reader005@example.net" in out
