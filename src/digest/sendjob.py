@@ -350,7 +350,8 @@ class SendJob:
         notes: list[str] = []
         if self.signer.is_dev:
             notes.append(f"{self.settings.unsubscribe.keys_env} is not set: the sample's unsubscribe link uses the "
-                         "development key; a real send (--yes) refuses to run until it is set")
+                         "development key; a real send (--yes) through a transport that reaches people "
+                         "refuses to run until it is set")
         path = ledger_path(self.settings)
         if path.exists():
             with Ledger(path, readonly=True) as ledger:
@@ -393,7 +394,7 @@ class SendJob:
         """Send (start, resume, or with retry=True re-send deferred and transient failures)."""
         from .tokens import GENERATE_HINT
 
-        if self.signer.is_dev:
+        if self.signer.is_dev and self.transport_class().reaches_people:
             env = self.settings.unsubscribe.keys_env
             raise ConfigError(f"environment variable {env} is not set: the unsubscribe links would be signed "
                               "with the public development key.",

@@ -66,6 +66,7 @@ class Transport(ABC):
     needs_mime: ClassVar[bool] = True   # the send loop builds OutgoingMessage.mime only when True
     max_batch: ClassVar[int] = 100      # most messages one send_batch call takes
     supports_connections: ClassVar[bool] = False  # whether --connections N > 1 means anything
+    reaches_people: ClassVar[bool] = True  # False for outbox: files on disk, nobody receives them
 
     def __init__(self, settings: "Settings", *, connections: int = 1):
         self.settings = settings

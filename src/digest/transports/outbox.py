@@ -47,6 +47,10 @@ def eml_name(msg: OutgoingMessage) -> str:
 class OutboxTransport(Transport):
     """Write the MIME bytes of each message to disk; nothing leaves the machine."""
 
+    # Messages stay on this machine, so the public development key may sign their unsubscribe
+    # links (the README's first command must work with no secrets set).
+    reaches_people = False
+
     name = "outbox"
     needs_mime = True
     max_batch = 100
