@@ -185,3 +185,36 @@ def test_ctrl_c_with_a_builder_process_hands_everything_back(crashproject):
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, out + err
     assert server.recipients() == collections.Counter({a: 1 for a in addresses})
+
+
+def test_disk_full_in_the_middle_of_a_send_then_resume(crashproject, mounts):
+    project, server, addresses, env = crashproject
+    state = project / ".digest"
+    state.mkdir()
+    if not _mount("-t", "tmpfs", "-o", "size=4m", f"digest-test-{uuid.uuid4().hex[:8]}", str(state)):
+        pytest.skip("cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)")
+    mounts.append(state)
+    proc = digest(project, env, "send", EXAMPLE_ISSUE, "--yes", "--rate", "100", "--connections", "2")
+    wait_for(lambda: len(server.deliveries) >= 50 or proc.poll() is not None)
+    filler = open(state / "filler", "wb", buffering=0)
+    try:  # the disk fills up while the send runs
+        while True:
+            filler.write(b"\0" * 4096)
+    except OSError:
+        pass
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, out + err
+    assert "database or disk is full" in err
+    assert len(server.deliveries) < 300
+    filler.close()
+    os.unlink(state / "filler")
+    in_doubt = rows_in(project, "sending")
+    assert len(in_doubt) <= 3 * 10
+    # Every message that went out is accounted for: recorded as sent, or claimed (in doubt).
+    assert set(server.recipients()) <= rows_in(project, "sent") | in_doubt
+    proc = digest(project, env, "send", EXAMPLE_ISSUE, "--yes")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out + err
+    received = server.recipients()
+    assert set(received) == set(addresses)
+    assert {a for a, n in received.items() if n > 1} <= in_doubt

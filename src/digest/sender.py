@@ -432,6 +432,7 @@ class SendLoop:
                     self._record(items, outcome)
                 self._hand_back(jobs)
         finally:
+            self._halt.set()  # after an error (e.g. the ledger cannot be written) no queued batch goes out
             for _ in workers:
                 jobs.put(None)
             for w in workers:
