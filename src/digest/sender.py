@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import queue
 import random
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -224,6 +225,7 @@ class SendLoop:
         # `digest retry`: only these rows (put back to pending by prepare_run), not other pending ones.
         self._only_ids = list(only_ids) if only_ids is not None else None
         self._pending_builds: set = set()
+        self._interrupted = False
         self._consecutive = 0
         self._stop_error: BaseException | None = None
 
@@ -375,12 +377,16 @@ class SendLoop:
         for w in workers:
             w.start()
         pool = getattr(self.build, "submit", None)  # a process pool builds ahead while workers send
+        previous_handler = self._catch_ctrl_c()
         # Batches claimed but not yet recorded: one per connection being sent, plus enough being
         # built/queued that no worker waits for the builder.
         max_inflight = len(workers) + (1 + getattr(self.build, "processes", 0))
         inflight = 0
         try:
             while True:
+                if self._interrupted and not self.stats.stopped:
+                    self.stats.stopped = "interrupted (Ctrl-C)"
+                    self._halt.set()
                 while not self.stats.stopped and inflight < max_inflight:
                     rows = self._claim_next()
                     if not rows:
@@ -401,7 +407,10 @@ class SendLoop:
                     if wait > 0:
                         self.sleep(wait)
                     continue
-                kind, items, outcome = self._next_event(events)
+                event = self._next_event(events)
+                if event is None:  # Ctrl-C: the top of the loop stops claiming and drains
+                    continue
+                kind, items, outcome = event
                 if kind == "built":
                     self._pending_builds.discard(outcome)
                     inflight -= self._built(items, outcome, jobs)
@@ -432,6 +441,8 @@ class SendLoop:
                     self._record(items, outcome)
                 self._hand_back(jobs)
         finally:
+            if previous_handler is not None:
+                signal.signal(signal.SIGINT, previous_handler)
             self._halt.set()  # after an error (e.g. the ledger cannot be written) no queued batch goes out
             for _ in workers:
                 jobs.put(None)
@@ -473,12 +484,26 @@ class SendLoop:
         return self._dispatch(rows, built, jobs)
 
     def _next_event(self, events: queue.Queue):
-        # A timeout keeps Ctrl-C responsive while waiting on the workers.
+        """The next worker/builder event, or None when Ctrl-C was pressed meanwhile."""
         while True:
+            if self._interrupted and not self.stats.stopped:
+                return None
             try:
-                return events.get(timeout=0.5)
+                return events.get(timeout=0.2)
             except queue.Empty:
                 continue
+
+    def _catch_ctrl_c(self):
+        """Make the first Ctrl-C a request to stop (checked between steps, so every claimed batch is
+        either sent and recorded or handed back); a second one interrupts at once. Main thread only."""
+        if threading.current_thread() is not threading.main_thread():
+            return None
+
+        def on_sigint(signum, frame):
+            if self._interrupted:
+                raise KeyboardInterrupt
+            self._interrupted = True
+        return signal.signal(signal.SIGINT, on_sigint)
 
     def _record(self, messages: Sequence[OutgoingMessage], outcome) -> None:
         if outcome is NOT_SENT:
