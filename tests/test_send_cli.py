@@ -322,3 +322,15 @@ def test_send_through_an_http_api_transport(project, monkeypatch, capsys):
         assert accepted == {f"reader{i:03d}@example.net": 1 for i in range(30) if i != 5}
     code, out, _ = run(capsys, "suppress", "list")
     assert "reader005@example.net" in out
+
+
+def test_suppress_import_names_the_bad_line(sendproject, capsys):
+    project, server, addresses = sendproject
+    (project / "bad.csv").write_text("email,reason\nok@example.org,x\nnot-an-address,y\n", encoding="utf-8")
+    code, out, err = run(capsys, "suppress", "import", "bad.csv")
+    assert code == 1 and "bad.csv:3: 'not-an-address' is not an email address." in err
+    (project / "latin.csv").write_bytes(b"email\nj\xf6rg@example.org\n")
+    code, out, err = run(capsys, "suppress", "import", "latin.csv")
+    assert code == 1 and "latin.csv: not UTF-8 text (byte 7)." in err
+    code, out, _ = run(capsys, "suppress", "list")
+    assert "0 suppressed addresses" in out  # nothing half-imported

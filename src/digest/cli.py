@@ -600,17 +600,21 @@ def suppress_import(app: AppContext, file: Path, reason: str) -> None:
     from .ledger import Ledger
 
     rows: list[tuple[str, str]] = []
-    with open(file, newline="", encoding="utf-8-sig") as fh:
-        for line_no, row in enumerate(csv.reader(fh), start=1):
-            if not row or not row[0].strip():
-                continue
-            email_cell = row[0].strip()
-            if line_no == 1 and "@" not in email_cell:
-                continue  # header row
-            if "@" not in email_cell:
-                raise SubscriberError(f"{file}:{line_no}: {email_cell!r} is not an email address.",
-                                      "the first column must hold the address")
-            rows.append((email_cell, (row[1].strip() if len(row) > 1 and row[1].strip() else reason)))
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SubscriberError(f"{file}: not UTF-8 text (byte {exc.start}).",
+                              "save it as CSV UTF-8: email[,reason] per line") from None
+    for line_no, row in enumerate(csv.reader(text.splitlines()), start=1):
+        if not row or not row[0].strip():
+            continue
+        email_cell = row[0].strip()
+        if line_no == 1 and "@" not in email_cell:
+            continue  # header row
+        if "@" not in email_cell:
+            raise SubscriberError(f"{file}:{line_no}: {email_cell!r} is not an email address.",
+                                  "the first column must hold the address")
+        rows.append((email_cell, (row[1].strip() if len(row) > 1 and row[1].strip() else reason)))
     with Ledger.for_settings(app.settings) as ledger:
         new = ledger.suppress_many(rows, source=f"import:{file.name}")
     click.echo(f"{len(rows):,} addresses read from {_display(file)}: {new:,} added, {len(rows) - new:,} already there")
