@@ -218,3 +218,41 @@ def test_disk_full_in_the_middle_of_a_send_then_resume(crashproject, mounts):
     received = server.recipients()
     assert set(received) == set(addresses)
     assert {a for a, n in received.items() if n > 1} <= in_doubt
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_builder_processes_do_not_outlive_a_killed_send(crashproject):
+    project, server, addresses, env = crashproject
+    write_list(project / "list.csv", 2000)  # 2,000 or more: messages are built in another process
+    proc = digest(project, env, "send", EXAMPLE_ISSUE, "--yes", "--rate", "200")
+    wait_for(lambda: len(server.deliveries) >= 50 or proc.poll() is not None)
+    children = _children(proc.pid)
+    assert children, "expected a builder process"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    try:
+        wait_for(lambda: not any(_alive(c) for c in children), timeout=10)
+    finally:
+        for child in children:  # never leave orphans behind, even when the test fails
+            if _alive(child):
+                os.kill(child, signal.SIGKILL)

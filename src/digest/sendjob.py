@@ -176,11 +176,22 @@ def make_build(personalizer, needs_mime: bool, *, strip_parts: bool = False) -> 
 _PROCESS_BUILD: list = []  # the build function inside a builder process
 
 
-def _init_process(personalizer, needs_mime: bool) -> None:
+def _init_process(personalizer, needs_mime: bool, parent: int) -> None:
     import signal
+    import threading
+    import time
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the sending process, which stops cleanly
     _PROCESS_BUILD[:] = [make_build(personalizer, needs_mime, strip_parts=needs_mime)]
+
+    def exit_with_parent() -> None:
+        # A builder holds both ends of its task pipe, so it never sees EOF: if `digest send` is
+        # killed (-9, OOM), the builder would wait forever. It leaves when its parent is gone.
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=exit_with_parent, daemon=True, name="digest-builder-watch").start()
 
 
 def _build_in_process(rows: Sequence[RecipientRow]) -> list:
@@ -201,7 +212,8 @@ class ProcessBuilder:
 
         self.processes = processes
         self._pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_init_process, initargs=(personalizer, needs_mime))
+                                         initializer=_init_process,
+                                         initargs=(personalizer, needs_mime, os.getpid()))
 
     def submit(self, rows: Sequence[RecipientRow]):
         """Start building one batch; a Future of the build's list."""
