@@ -413,6 +413,10 @@ def test_an_unreadable_list_marks_the_issue_failed(proj):
 
 def test_a_missing_signing_key_is_a_failure_not_a_send_with_the_dev_key(proj, monkeypatch):
     monkeypatch.delenv("DIGEST_UNSUBSCRIBE_KEYS")
+    # A transport that reaches people (the outbox may use the dev key: nobody receives its files).
+    for key, value in {"SEND_TRANSPORT": "smtp", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": "9",
+                       "SMTP_SECURITY": "none"}.items():
+        monkeypatch.setenv(f"DIGEST_{key}", value)
     write_issue(proj, send_at="2024-01-11T09:00+01:00")
     run = due(proj, at("2024-01-11T08:00Z"))
     assert [r.outcome for r in run.results] == ["failed"]
