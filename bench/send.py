@@ -145,6 +145,31 @@ def mailmerge_files(folder: Path, project: Path, port: int, n: int) -> list[str]
             "--database", str(folder / "database.csv"), "--config", str(folder / "server.conf")]
 
 
+def api_send(project: Path, n: int, rounds: int) -> dict[str, list[float]]:
+    """`digest send --transport postmark` to the local Postmark stand-in (tests/fake_providers.py)."""
+    sys.path.insert(0, str(REPO))
+    from tests.fake_providers import FakePostmark
+
+    write_list(project / "list.csv", n)
+    rates: dict[str, list[float]] = {"api": [], "api_calls": []}
+    for _ in range(rounds):
+        with FakePostmark() as fake:
+            env = env_for()
+            env.update(DIGEST_SEND_TRANSPORT="postmark", DIGEST_POSTMARK_BASE_URL=fake.url,
+                       POSTMARK_TOKEN=fake.token)
+            shutil.rmtree(project / ".digest", ignore_errors=True)
+            code, text, wall, _ = run_child([sys.executable, "-m", "digest", "send", ISSUE, "--yes"], project, env)
+            m = SUMMARY_RATE.search(text)
+            if code != 0 or not m:
+                raise RuntimeError(f"digest send via postmark failed ({code}):\n{text[-3000:]}")
+            seconds = float(m.group(1))
+            rates["api"].append(n / seconds)
+            rates["api_calls"].append(len(fake.calls) / seconds)
+            fake.calls.clear()
+        print(f"  postmark round: {rates['api'][-1]:,.0f} messages/s, {rates['api_calls'][-1]:.1f} calls/s", flush=True)
+    return rates
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--subscribers", type=int, default=20_000)
@@ -154,6 +179,8 @@ def main() -> None:
     ap.add_argument("--mailmerge-command", default="/tmp/mmvenv/bin/mailmerge",
                     help="mailmerge installed in its own venv: python -m venv /tmp/mmvenv && /tmp/mmvenv/bin/pip install mailmerge")
     ap.add_argument("--big", type=int, default=200_000, help="list size for the memory figure (0 = skip)")
+    ap.add_argument("--api", type=int, default=5_000,
+                    help="readers sent through the postmark transport to its local fake API (0 = skip)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="digest-bench-"))
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start; smtp-sink {smtp_raw.find_smtp_sink()}")
@@ -186,6 +213,9 @@ def main() -> None:
                     raise RuntimeError(f"mailmerge failed ({code}): {text[-2000:]}")
                 results["mailmerge"] = [args.mailmerge / wall]
                 rss["mailmerge"] = mm_rss
+            if args.api:
+                api_rates = api_send(project, args.api, args.rounds)
+                results.update(api_rates)
             if args.big:
                 write_list(project / "list.csv", args.big)
                 res = digest_send(project, 8, ["--limit", str(args.subscribers)])
@@ -203,6 +233,10 @@ def main() -> None:
         ("digest send --connections 8 (send phase)", "digest8", ("raw8", 0.8)),
         ("digest send --connections 8 (end to end)", "digest8_e2e", ("raw8", 0.8)),
     ]
+    if "api" in med:
+        rows.append((f"digest send --transport postmark, local fake API ({args.api:,} readers, send phase)",
+                     "api", None))
+        rows.append(("  Postmark batch calls per second", "api_calls", None))
     if "mailmerge" in med:
         rows.append((f"mailmerge 2.3.0 ({args.mailmerge} messages, 1 round)", "mailmerge", None))
     for label, key, target in rows:
