@@ -141,7 +141,7 @@ def main() -> None:
         memory_child(args.memory_child)
         return
 
-    from digest.message import MimeSkeleton, reference_mime
+    from digest.message import MimeSkeleton
 
     t = time.perf_counter()
     rendered, personalizer = setup()

@@ -345,7 +345,7 @@ class Ledger:
             self._db.execute("UPDATE sends SET audience = ?, skipped_json = ? WHERE id = ?",
                              (audience, json.dumps(_skipped(skipped)), send_id))
             return send_id
-        send_id = self._write("cannot fix the audience", do)
+        self._write("cannot fix the audience", do)
         return self.get_send(slug)  # type: ignore[return-value]
 
     def amend_send(self, send_id: int, *, content_fp: str, list_fp: str, settings_fp: str,

@@ -20,8 +20,6 @@ the real clock, tests pass their own.
 
 from __future__ import annotations
 
-import fcntl
-import os
 import re
 import threading
 import time
@@ -30,7 +28,8 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from .errors import DigestError, LedgerError, SendLockedError
+from .locks import FileLock
+from .errors import DigestError, SendLockedError
 from .ledger import DEFERRED, FAILED, PENDING, SENDING, SENT, SKIPPED, Ledger, SendRow, ledger_path
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -113,39 +112,19 @@ def _stamp(at: datetime) -> str:
 
 # --- the lock for a whole --due run ---------------------------------------------------------------
 
-class DueLock:
-    """An exclusive, non-blocking fcntl.flock on <state>/send-due.lock for one `--due` run."""
+class DueLock(FileLock):
+    """The lock for one whole `--due` run: <state>/send-due.lock."""
 
     def __init__(self, settings: "Settings"):
-        self.path = settings.path("state") / "send-due.lock"
-        self._fd: int | None = None
-        self.holder: str | None = None  # pid of the run holding it, when acquire() failed
+        super().__init__(settings.path("state") / "send-due.lock",
+                         hint="make the state folder ([paths] state) writable by the user cron runs as")
 
     def acquire(self) -> bool:
         """Take the lock; False (and .holder set) when another process holds it. Never waits."""
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise LedgerError(f"cannot create the lock file {self.path}: {exc.strerror}.",
-                              "make the state folder ([paths] state) writable by the user cron runs as") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-            os.close(fd)
-            return False
-        # The pid is only for the message the next run prints; the flock is what counts.
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
-        self._fd = fd
-        return True
-
-    def release(self) -> None:
-        """Drop the lock (the file stays; without the flock it means nothing)."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        if self.try_acquire():
+            return True
+        self.holder = self.holder or "unknown"
+        return False
 
 
 # --- each issue's state ---------------------------------------------------------------------------

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import hashlib
 import json
 import os
@@ -17,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
+from .locks import FileLock
 from .errors import ConfigError, DigestError, LedgerError, SendLockedError
-from .ledger import DEFERRED, FAILED, PENDING, SENDING, SENT, SKIPPED, Ledger, RecipientRow, SendRow, ledger_path
+from .ledger import DEFERRED, PENDING, SENDING, SENT, Ledger, RecipientRow, SendRow, ledger_path
 from .sender import RunOptions, RunStats, SendLoop
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -29,40 +29,21 @@ if TYPE_CHECKING:  # pragma: no cover
 
 # --- the per-issue lock ---------------------------------------------------------------------------
 
-class SendLock:
-    """An exclusive fcntl.flock on <state>/locks/<slug>.lock; the kernel releases it if we die."""
+class SendLock(FileLock):
+    """The per-issue lock: <state>/locks/<slug>.lock, so two sends of one issue never overlap."""
 
     def __init__(self, settings: "Settings", slug: str):
-        self.path = settings.path("state") / "locks" / f"{slug}.lock"
+        super().__init__(settings.path("state") / "locks" / f"{slug}.lock")
         self.slug = slug
-        self._fd: int | None = None
 
     def acquire(self) -> "SendLock":
         """Take the lock or raise SendLockedError at once (never waits)."""
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise LedgerError(f"cannot create the lock file {self.path}: {exc.strerror}.",
-                              "make the state folder ([paths] state) writable") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "another process"
-            os.close(fd)
+        if not self.try_acquire():
             raise SendLockedError(
-                f"issue '{self.slug}' is already being sent (process {holder} holds {self.path}).",
-                f"wait for it to finish, or look at it with: digest status {self.slug}") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
-        self._fd = fd
+                f"issue '{self.slug}' is already being sent (process {self.holder or 'another process'} "
+                f"holds {self.path}).",
+                f"wait for it to finish, or look at it with: digest status {self.slug}")
         return self
-
-    def release(self) -> None:
-        """Drop the lock (the file stays; its presence means nothing without the flock)."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
 
     def __enter__(self) -> "SendLock":
         return self.acquire()
