@@ -134,6 +134,10 @@ class PreviewProject:
                 self._reload_settings()
             list_path = self.settings.path("subscribers")
             if any(p != list_path for p in changed):
+                from .render import forget_compiled_templates
+
+                # Jinja's own reload check is by mtime; a same-second rewrite must not be missed.
+                forget_compiled_templates()
                 self._renders.clear()
                 self._personalizers.clear()
             self._stamps = self._scan()  # reloaded settings may watch other folders

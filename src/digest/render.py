@@ -6,6 +6,7 @@ Runs once per issue. Per-recipient work is `SlotText.fill` (see personalize.py),
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import logging
 import re
@@ -91,8 +92,20 @@ def _environment(settings: "Settings", asset_base: str) -> jinja2.Environment:
     if not folder.is_dir():
         raise RenderError(f"templates folder {folder} does not exist.",
                           "set [paths] templates in digest.toml, or copy templates/ from the digest repository")
+    return _cached_environment(str(folder), asset_base)
+
+
+def forget_compiled_templates() -> None:
+    """Drop compiled templates (the preview calls this when a watched file changed)."""
+    _cached_environment.cache_clear()
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_environment(folder: str, asset_base: str) -> jinja2.Environment:
+    # Kept between renders so compiled templates are reused; auto_reload (on by default) still
+    # recompiles a template whose file changed, which the live preview relies on.
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(folder)),
+        loader=jinja2.FileSystemLoader(folder),
         autoescape=lambda name: bool(name) and not name.endswith(".txt.j2"),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
