@@ -241,6 +241,9 @@ def send(app: AppContext, issue: str | None, list_path: Path | None, tags: tuple
         addresses = [a.strip() for arg in test_to for a in arg.split(",") if a.strip()]
         _send_test(job, addresses)
         return
+    note = _schedule_note(job.issue)
+    if note:
+        click.secho(f"note: {note}", fg="yellow", err=True)
     if not yes:
         preview = job.preview()
         _print_preview(preview)
@@ -251,6 +254,20 @@ def send(app: AppContext, issue: str | None, list_path: Path | None, tags: tuple
             click.echo("Nothing was sent.")
             return
     _run_send(app, job, limit=limit, rate=rate, connections=connections, resume_changed=resume_changed)
+
+
+def _schedule_note(issue) -> str | None:
+    """A by-hand send ignores send_at / not_after: say so when they would have held it back."""
+    import datetime as dt
+
+    now = dt.datetime.now(dt.timezone.utc)
+    if issue.not_after is not None and issue.not_after <= now:
+        return (f"'{issue.slug}' has not_after {issue.not_after.isoformat()}, which has passed: "
+                "`digest send --due` would never send it; a send by hand still does.")
+    if issue.send_at is not None and issue.send_at > now:
+        return (f"'{issue.slug}' is scheduled for {issue.send_at.isoformat()}; a send by hand goes out now. "
+                "To send it at its time, leave it to `digest send --due`.")
+    return None
 
 
 # --- scheduled sends: digest schedule, digest send --due (see schedule.py) --------------------------
