@@ -12,6 +12,7 @@ from .conftest import EXAMPLE_ISSUE
 def test_outbox_send_works_with_no_secrets_set(project):
     result = CliRunner().invoke(cli, ["send", EXAMPLE_ISSUE, "--yes"])
     assert result.exit_code == 0, result.output
+    assert "note: DIGEST_UNSUBSCRIBE_KEYS is not set: the unsubscribe links in these outbox files" in result.output
     files = sorted((project / "out" / "outbox").glob("*.eml"))
     assert len(files) == 12
     import email

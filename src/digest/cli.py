@@ -253,6 +253,10 @@ def send(app: AppContext, issue: str | None, list_path: Path | None, tags: tuple
         if not click.confirm(f"\nSend '{preview.slug}' to {preview.to_send:,} recipients now?", default=False):
             click.echo("Nothing was sent.")
             return
+    if job.signer.is_dev and not job.transport_class().reaches_people:
+        click.secho(f"note: {settings.unsubscribe.keys_env} is not set: the unsubscribe links in these "
+                    f"{job.transport_name} files are signed with the public development key "
+                    "(smtp and the API transports refuse to send without a real key).", fg="yellow", err=True)
     _run_send(app, job, limit=limit, rate=rate, connections=connections, resume_changed=resume_changed)
 
 
