@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import time
 from email import policy
 from email.message import EmailMessage
@@ -66,6 +68,21 @@ def test_every_message_delivered_once_with_its_envelope(tmp_path, smtp_server):
         assert got.data == msg.mime  # byte for byte, dot-stuffing undone, CRLF kept
         assert not got.smtputf8
     assert smtp_server.connections == 1  # one connection reused
+
+
+def test_messages_with_and_without_lines_starting_with_a_dot_arrive_byte_for_byte(tmp_path, smtp_server):
+    # Without a line-leading '.', DATA skips smtplib's dot-stuffing pass; with one, smtplib stuffs it.
+    plain = message(1, body="No line here starts with a dot.\nSecond line.\n")
+    dotted = message(2, body=".starts with a dot\n..two dots\n.\nend\n")
+    no_crlf_end = replace(message(3, body="ends without a line break"),
+                          mime=message(3, body="ends without a line break").mime.rstrip(b"\r\n"))
+    assert b"\n." not in plain.mime and b"\n." in dotted.mime
+    with transport(tmp_path, smtp_server) as t:
+        assert statuses(t.send_batch([plain, dotted, no_crlf_end])) == [Status.SENT] * 3
+    got = {d.rcpt_tos[0]: d.data for d in smtp_server.deliveries}
+    assert got[plain.to_email] == plain.mime
+    assert got[dotted.to_email] == dotted.mime
+    assert got[no_crlf_end.to_email] == no_crlf_end.mime + b"\r\n"
 
 
 def test_describe_and_default_ports(tmp_path, smtp_server):
