@@ -152,6 +152,22 @@ def median_rate(fn: Callable[[], float], rounds: int) -> tuple[float, list[float
     return statistics.median(rates), rates
 
 
+def interleaved_rounds(cases: Sequence[tuple[str, Callable[[], float]]], counts: dict[str, int],
+                       rounds: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Run each case once to warm up, then all cases round by round (so background load on a shared
+    machine hits them alike); per case the messages/s of each round and the client CPU µs/message."""
+    for _label, fn in cases:
+        fn()
+    rates: dict[str, list[float]] = {label: [] for label, _ in cases}
+    cpu: dict[str, list[float]] = {label: [] for label, _ in cases}
+    for _ in range(rounds):
+        for label, fn in cases:
+            c0 = time.process_time()
+            rates[label].append(fn())
+            cpu[label].append((time.process_time() - c0) / counts[label] * 1e6)
+    return rates, cpu
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=int, default=3000)
@@ -172,16 +188,7 @@ def main() -> None:
         ]
         counts = {label: len(messages) for label, _ in cases}
         counts[cases[2][0]] = len(third)
-        for _label, fn in cases:
-            fn()  # warm-up
-        # Interleave the cases round by round so background load on a shared machine hits them alike.
-        rates: dict[str, list[float]] = {label: [] for label, _ in cases}
-        cpu: dict[str, list[float]] = {label: [] for label, _ in cases}  # client CPU µs per message
-        for _ in range(args.rounds):
-            for label, fn in cases:
-                c0 = time.process_time()
-                rates[label].append(fn())
-                cpu[label].append((time.process_time() - c0) / counts[label] * 1e6)
+        rates, cpu = interleaved_rounds(cases, counts, args.rounds)
     base = statistics.median(rates[cases[0][0]])
     print(f"{'client':42} {'msgs/s':>7} {'vs one conn':>12} {'client CPU µs/msg':>18}   msgs/s per round")
     for label, r in rates.items():

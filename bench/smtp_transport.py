@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from smtp_raw import HOST, build_messages, one_connection, smtp_sink, threaded  # noqa: E402
+from smtp_raw import HOST, build_messages, interleaved_rounds, one_connection, smtp_sink, threaded  # noqa: E402
 
 from digest.config import load_settings  # noqa: E402
 from digest.transports.base import OutgoingMessage  # noqa: E402
@@ -59,16 +59,7 @@ def main() -> None:
         cases += [(f"SMTPTransport, connections={n}", lambda n=n: transport_rate(port, msgs, n, args.batch))
                   for n in (1, 2, 4, 8)]
         counts = {label: len(msgs) for label, _ in cases}
-        # Interleave the cases round by round so background load hits them alike.
-        rates: dict[str, list[float]] = {label: [] for label, _ in cases}
-        for label, fn in cases:
-            fn()  # warm-up
-        cpu: dict[str, list[float]] = {label: [] for label, _ in cases}  # client CPU µs per message
-        for _ in range(args.rounds):
-            for label, fn in cases:
-                c0 = time.process_time()
-                rates[label].append(fn())
-                cpu[label].append((time.process_time() - c0) / counts[label] * 1e6)
+        rates, cpu = interleaved_rounds(cases, counts, args.rounds)
     base = statistics.median(rates[cases[0][0]])
     print(f"{'client':40} {'msgs/s':>7} {'vs raw 1 conn':>14} {'client CPU µs/msg':>18}   msgs/s per round")
     for label, _ in cases:
