@@ -122,7 +122,8 @@ class Personalizer:
         """This subscriber's message: subject, html and text filled, headers set, MIME not yet built."""
         values = self.values_for(sub)
         r = self.rendered
-        header_values = {k: header_safe(v) for k, v in values.items()}
+        # Only the subject's fields go into a header; the html/text fills keep the values as they are.
+        header_values = {k: header_safe(values[k]) for k in r.subject.fields}
         return OutgoingMessage(
             recipient_id=recipient_id,
             to_email=header_safe(sub.email),

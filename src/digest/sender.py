@@ -10,6 +10,7 @@ out. The next run sends those again ("possibly delivered").
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import random
 import signal
@@ -87,11 +88,9 @@ class RunOptions:
     @classmethod
     def from_settings(cls, send_settings, **overrides) -> "RunOptions":
         """Options from settings.send, with command-line values (None = not given) on top."""
-        opts = cls(batch_size=send_settings.batch_size, connections=send_settings.connections,
-                   rate=send_settings.rate, retries=send_settings.retries,
-                   retry_base_delay=send_settings.retry_base_delay,
-                   retry_max_delay=send_settings.retry_max_delay,
-                   max_consecutive_failures=send_settings.max_consecutive_failures)
+        # Every option that [send] also has starts from the setting (same names on both sides).
+        opts = cls(**{f.name: getattr(send_settings, f.name) for f in dataclasses.fields(cls)
+                      if hasattr(send_settings, f.name)})
         for key, value in overrides.items():
             if value is not None:
                 setattr(opts, key, value)
