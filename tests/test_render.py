@@ -147,3 +147,15 @@ def test_merge_field_inside_a_markdown_link_survives(settings, project):
 def test_render_is_deterministic(settings):
     issue = load_issue(settings.root / ISSUE)
     assert render_issue(issue, settings).fingerprint == render_issue(issue, settings).fingerprint
+
+
+def test_logo_setting_puts_the_logo_in_the_masthead(project):
+    from digest.config import load_settings
+
+    toml = project / "digest.toml"
+    toml.write_text(toml.read_text().replace('language = "en"', 'language = "en"\nlogo = "https://example.org/logo.png"'))
+    settings = load_settings(toml)
+    html = render_issue(load_issue(project / ISSUE), settings).html.raw
+    doc = lxml.html.fromstring(html)
+    logo = doc.xpath("//img[@src='https://example.org/logo.png']")
+    assert len(logo) == 1 and logo[0].get("alt") == "Innovation Hub News"
