@@ -214,7 +214,7 @@ def test_changed_settings_are_reloaded_and_a_broken_file_is_shown_then_recovered
     ("templates/newsletter.mjml.j2", "  </mj-body>", "  </mj-column>\n  </mj-body>",
      ("templates/newsletter.mjml.j2", None), "invalid MJML"),
     ("templates/partials/masthead.mjml.j2", "{{ issue.title }}", "{{ issue.titel }}",
-     ("templates/partials/masthead.mjml.j2", 14), "undefined template variable"),
+     ("templates/partials/masthead.mjml.j2", 17), "undefined template variable"),
 ])
 def test_render_errors_name_their_file_and_line(project, settings, file, old, new, where, text):
     from digest.errors import DigestError
