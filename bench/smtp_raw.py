@@ -99,10 +99,26 @@ def build_messages(n: int, size: int = 28_600) -> list[Message]:
     return out
 
 
-def one_connection(port: int, messages: Sequence[Message], host: str = HOST) -> float:
+class FastDataSMTP(smtplib.SMTP):
+    """smtplib.SMTP whose DATA dot-stuffs with digest's bytes.replace instead of smtplib's regex
+    (the same bytes on the wire): the raw loop with digest's one client-side speed-up."""
+
+    def data(self, msg):
+        from digest.transports.smtp import dot_stuff
+
+        self.putcmd("data")
+        code, text = self.getreply()
+        if code != 354:
+            raise smtplib.SMTPDataError(code, text)
+        self.send(dot_stuff(msg))
+        return self.getreply()
+
+
+def one_connection(port: int, messages: Sequence[Message], host: str = HOST,
+                   smtp_class: type = smtplib.SMTP) -> float:
     """Send every message over one reused smtplib connection; return messages/s."""
     start = time.perf_counter()
-    with smtplib.SMTP(host, port, timeout=30) as smtp:
+    with smtp_class(host, port, timeout=30) as smtp:
         for sender, to, data in messages:
             smtp.sendmail(sender, [to], data)
     return len(messages) / (time.perf_counter() - start)
@@ -117,7 +133,8 @@ def connection_per_message(port: int, messages: Sequence[Message], host: str = H
     return len(messages) / (time.perf_counter() - start)
 
 
-def threaded(port: int, messages: Sequence[Message], connections: int = 8, host: str = HOST) -> float:
+def threaded(port: int, messages: Sequence[Message], connections: int = 8, host: str = HOST,
+             smtp_class: type = smtplib.SMTP) -> float:
     """Split the messages over `connections` threads, one smtplib connection each; return messages/s."""
     chunks = [messages[i::connections] for i in range(connections)]
     ready = threading.Barrier(connections + 1)
@@ -125,7 +142,7 @@ def threaded(port: int, messages: Sequence[Message], connections: int = 8, host:
 
     def work(chunk):
         try:
-            with smtplib.SMTP(host, port, timeout=30) as smtp:
+            with smtp_class(host, port, timeout=30) as smtp:
                 ready.wait()
                 for sender, to, data in chunk:
                     smtp.sendmail(sender, [to], data)

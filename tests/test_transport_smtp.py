@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import random
+import smtplib
 import time
 from email import policy
 from email.message import EmailMessage
@@ -16,7 +18,7 @@ from digest.errors import (ConfigError, PermanentTransportError, TransientTransp
                            TransportAuthError)
 from digest.transports import transport_class
 from digest.transports.base import OutgoingMessage, Status
-from digest.transports.smtp import SMTPTransport, envelope_address, should_suppress
+from digest.transports.smtp import SMTPTransport, dot_stuff, envelope_address, should_suppress
 from tests.smtp_server import (DROP, HANG, silent_server, smtp_server, smtp_server_factory,  # noqa: F401
                                tcp_proxy_factory, tls_cert, tls_cert_factory)
 
@@ -71,7 +73,7 @@ def test_every_message_delivered_once_with_its_envelope(tmp_path, smtp_server):
 
 
 def test_messages_with_and_without_lines_starting_with_a_dot_arrive_byte_for_byte(tmp_path, smtp_server):
-    # Without a line-leading '.', DATA skips smtplib's dot-stuffing pass; with one, smtplib stuffs it.
+    # DATA stuffs line-leading dots itself (dot_stuff); the server must get back exactly what was built.
     plain = message(1, body="No line here starts with a dot.\nSecond line.\n")
     dotted = message(2, body=".starts with a dot\n..two dots\n.\nend\n")
     no_crlf_end = replace(message(3, body="ends without a line break"),
@@ -83,6 +85,29 @@ def test_messages_with_and_without_lines_starting_with_a_dot_arrive_byte_for_byt
     assert got[plain.to_email] == plain.mime
     assert got[dotted.to_email] == dotted.mime
     assert got[no_crlf_end.to_email] == no_crlf_end.mime + b"\r\n"
+
+
+def _smtplib_data_body(data: bytes) -> bytes:
+    # What smtplib.SMTP.data() sends for bytes (its regex, its terminator rule).
+    body = smtplib._quote_periods(data)
+    if body[-2:] != b"\r\n":
+        body += b"\r\n"
+    return body + b".\r\n"
+
+
+@pytest.mark.parametrize("data", [
+    b"", b".", b"..", b".\r\n", b"a\r\n.b\r\n", b"a\n.b", b"a\r\n..\r\n.\r\n", b"x\r", b"x\n",
+    b"\r\n.\r\n", b".a.b\n\n..\r\n.", b"no dots at all\r\n",
+])
+def test_dot_stuff_sends_what_smtplib_would(data):
+    assert dot_stuff(data) == _smtplib_data_body(data)
+
+
+def test_dot_stuff_matches_smtplib_on_random_bytes():
+    rng = random.Random(4)
+    for _ in range(5000):
+        data = bytes(rng.choice(b".\r\na") for _ in range(rng.randint(0, 16)))
+        assert dot_stuff(data) == _smtplib_data_body(data), data
 
 
 def test_describe_and_default_ports(tmp_path, smtp_server):

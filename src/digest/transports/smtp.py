@@ -47,13 +47,35 @@ _BAD_ADDRESS = re.compile(
 _SENDER_DETAILS = {7, 8}
 
 
+def dot_stuff(data: bytes) -> bytes:
+    """The DATA body for `data`: every line-leading '.' doubled (RFC 5321 4.5.2), CRLF '.' CRLF added.
+
+    Exactly what smtplib's data() sends for bytes, but its `re.sub(rb'(?m)^\\.', ...)` scans a
+    66 KB message in ~0.8 ms; bytes.replace does it in ~0.02 ms (bench/send.py: it was most of the
+    client's CPU per message).
+    """
+    stuffed = data.replace(b"\n.", b"\n..")
+    if stuffed[:1] == b".":
+        stuffed = b"." + stuffed
+    return stuffed + (b".\r\n" if stuffed[-2:] == b"\r\n" else b"\r\n.\r\n")
+
+
 class _DataReplyMixin:
-    """Keeps the reply to DATA, which sendmail() otherwise discards (it often holds the queue id)."""
+    """DATA with fast dot-stuffing for bytes; keeps the reply, which sendmail() otherwise discards
+    (it often holds the queue id)."""
 
     data_reply: tuple[int, bytes] = (0, b"")
 
     def data(self, msg):
-        reply = super().data(msg)  # type: ignore[misc]
+        if not isinstance(msg, bytes):  # digest always sends bytes; anything else goes smtplib's way
+            reply = super().data(msg)  # type: ignore[misc]
+        else:
+            self.putcmd("data")  # type: ignore[attr-defined]
+            code, text = self.getreply()  # type: ignore[attr-defined]
+            if code != 354:
+                raise smtplib.SMTPDataError(code, text)
+            self.send(dot_stuff(msg))  # type: ignore[attr-defined]
+            reply = self.getreply()  # type: ignore[attr-defined]
         self.data_reply = reply
         return reply
 
