@@ -13,7 +13,7 @@ import pytest
 
 from digest.cli import main
 from tests.conftest import EXAMPLE_ISSUE
-from tests.smtp_server import DROP, smtp_server, smtp_server_factory  # noqa: F401
+from tests.smtp_server import DROP, smtp_server, smtp_server_factory, tcp_proxy_factory  # noqa: F401
 
 KEYS = "k1:test-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 
@@ -106,6 +106,27 @@ def test_421_mid_run_reconnects_and_loses_nobody(sendproject, capsys):
     assert code == 0, out + err
     assert delivered(server) == collections.Counter({a: 1 for a in addresses})
     assert server.connections >= 4
+
+
+def test_connections_the_server_turns_away_are_left_out(sendproject, capsys, tcp_proxy_factory, monkeypatch):  # noqa: F811
+    project, server, addresses = sendproject
+    proxy = tcp_proxy_factory(server.host, server.port)
+    proxy.accept_only = 3  # like a per-client connection limit: the 4th connection is closed at once
+    monkeypatch.setenv("DIGEST_SMTP_PORT", str(proxy.port))
+    code, out, err = run(capsys, "send", EXAMPLE_ISSUE, "--yes", "--connections", "6")
+    assert code == 0, out + err
+    assert "(3 connections)" in out
+    assert "the server accepted 3 of 6 connections" in out and "sending over 3" in out
+    assert delivered(server) == collections.Counter({a: 1 for a in addresses})
+    assert len({d.connection for d in server.deliveries}) == 3
+
+
+def test_the_outbox_reports_the_one_connection_it_uses(project, capsys, monkeypatch):
+    monkeypatch.setenv("DIGEST_PATHS_SUBSCRIBERS", "list.csv")
+    write_list(project / "list.csv", 3)
+    code, out, err = run(capsys, "send", EXAMPLE_ISSUE, "--yes", "--connections", "8")
+    assert code == 0, out + err
+    assert "via outbox (1 connection)" in out
 
 
 def test_451_is_retried_later_and_succeeds(sendproject, capsys):

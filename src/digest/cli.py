@@ -390,17 +390,19 @@ def _run_send(app: AppContext, job, *, limit, rate, connections, resume_changed,
     state: dict = {}
 
     def on_start(report) -> None:
-        pending = report.counts["pending"] + report.counts["sending"] + report.counts["deferred"]
         total = report.prepared["in_doubt"] + report.prepared["deferred"] + report.prepared["failed"]
         total += report.counts["pending"] if not retry else 0
         if limit is not None:
             total = min(total, limit)
-        how = f"{options.connections} connection{'s' if options.connections != 1 else ''}"
+        how = f"{report.connections} connection{'s' if report.connections != 1 else ''}"
         if options.rate:
             how += f", at most {options.rate:g}/s"
         verb = "Retrying" if retry else ("Sending" if report.started_new else "Resuming")
         click.echo(f"{verb} '{job.slug}' via {job.transport_name} ({how}): {total:,} to send"
                    + (f", {report.already_sent:,} already sent" if report.already_sent else ""))
+        if report.connections_refused:
+            click.secho(f"  the server accepted {report.connections} of {options.connections} connections "
+                        f"({report.connections_refused}); sending over {report.connections}", fg="yellow")
         if report.added or report.dropped:
             click.echo(f"  list changed: {report.added:,} new recipients added, {report.dropped:,} dropped")
         if report.prepared["in_doubt"]:
@@ -412,7 +414,6 @@ def _run_send(app: AppContext, job, *, limit, rate, connections, resume_changed,
             click.echo(f"  nothing left to send: {report.already_sent:,} already sent"
                        + (f", {report.counts['failed']:,} failed for good" if report.counts["failed"] else ""))
         state["progress"] = make_progress(total, tty=tty, echo=click.echo)
-        del pending
 
     def progress(stats) -> None:
         if "progress" in state:

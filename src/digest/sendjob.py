@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from .locks import FileLock
-from .errors import ConfigError, DigestError, LedgerError, SendLockedError
+from .errors import ConfigError, DigestError, LedgerError, SendLockedError, TransientTransportError
 from .ledger import DEFERRED, PENDING, SENDING, SENT, Ledger, RecipientRow, SendRow, ledger_path
 from .sender import RunOptions, RunStats, SendLoop
 
@@ -251,6 +251,8 @@ class RunReport:
     started_new: bool
     added: int = 0
     dropped: int = 0
+    connections: int = 1           # transports (connections) the run sends over
+    connections_refused: str | None = None  # why the server turned away some of those asked for
 
     @property
     def exit_code(self) -> int:
@@ -427,17 +429,15 @@ class SendJob:
                         skipped=counts.skipped if recipients is not None else send.skipped)
                     send = ledger.get_send(self.slug)
             before = ledger.counts(send.id)
-            transports = self.make_transports(options.connections)
             opened: list = []
             try:
-                for t in transports:  # connection and login problems show before anything is claimed
-                    t.open()
-                    opened.append(t)
+                transports, refused = self._open_transports(options.connections, opened)
                 only_ids = ledger.retry_ids(send.id) if retry else None
                 prepared = ledger.prepare_run(send.id, retry_failed=retry)
                 report = RunReport(send=send, stats=RunStats(), counts=before, skipped=send.skipped,
                                    already_sent=before[SENT], prepared=prepared, started_new=started_new,
-                                   added=added, dropped=dropped)
+                                   added=added, dropped=dropped, connections=len(transports),
+                                   connections_refused=refused)
                 if on_start:
                     on_start(report)
                 kw = {}
@@ -476,6 +476,29 @@ class SendJob:
                 stats.error.report = report  # type: ignore[attr-defined]  # the CLI prints the summary too
                 raise stats.error
             return report
+
+    def _open_transports(self, connections: int, opened: list) -> tuple[list["Transport"], str | None]:
+        """Open the run's transports (each is appended to `opened` for closing); connection and login
+        problems show here, before anything is claimed.
+
+        The first must open. Extra connections the server turns away for now (a per-client
+        connection limit, a 421 at the greeting) are left out; the run goes on with the ones it got,
+        and the reason comes back for the start-up message.
+        """
+        transports = []
+        refused = None
+        for t in self.make_transports(connections):
+            try:
+                t.open()
+            except TransientTransportError as exc:
+                if not transports:
+                    raise
+                t.close()
+                refused = exc.message
+                continue
+            opened.append(t)
+            transports.append(t)
+        return transports, refused
 
     # -- test sends ------------------------------------------------------------------------------
 
