@@ -1,46 +1,62 @@
-"""digest's SMTPTransport (connections = 1, 2, 4, 8) vs the raw smtplib loop, on Postfix smtp-sink.
+"""digest's send loop + ledger + SMTPTransport (--connections 1, 2, 4, 8) vs raw smtplib, pre-built messages.
 
-Answers: what does the transport's bookkeeping cost, and does --connections N help under the GIL?
+Answers: what do the send loop, the ledger and the transport cost over a bare smtplib loop, and
+what does --connections N gain — on smtp-sink on this machine, and (--latency-ms) on a server
+whose every round trip takes that long (bench/latency_proxy.py in front of the sink).
 Run:  /tmp/venv/bin/python bench/smtp_transport.py [--messages 3000] [--rounds 3] [--batch 50]
+      /tmp/venv/bin/python bench/smtp_transport.py --latency-ms 10 --messages 400
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from smtp_raw import HOST, build_messages, interleaved_rounds, one_connection, smtp_sink, threaded  # noqa: E402
+from latency_proxy import latency_proxy  # noqa: E402
+from smtp_raw import (HOST, FastDataSMTP, build_messages, interleaved_rounds, one_connection,  # noqa: E402
+                      smtp_sink, threaded)
 
 from digest.config import load_settings  # noqa: E402
+from digest.ledger import Ledger  # noqa: E402
+from digest.sender import RunOptions, SendLoop  # noqa: E402
 from digest.transports.base import OutgoingMessage  # noqa: E402
 from digest.transports.smtp import SMTPTransport  # noqa: E402
 
 
-def outgoing(messages) -> list[OutgoingMessage]:
-    """The pre-built messages as the send loop hands them to a transport."""
-    return [OutgoingMessage(recipient_id=i, to_email=to, to_name="", from_addr=sender, envelope_from=sender,
-                            reply_to=None, subject="", html="", text="", message_id=f"<m{i}@example.org>",
-                            mime=data) for i, (sender, to, data) in enumerate(messages)]
+def send_loop_rate(port: int, raw, connections: int, batch: int) -> float:
+    """Messages/s of SendLoop (claim, hand to N transports, record in a fresh SQLite ledger) over
+    pre-built messages: digest send without the building (connections opened before the clock)."""
+    by_email = {to: (sender, data) for sender, to, data in raw}
 
+    def build(rows):
+        return [OutgoingMessage(recipient_id=r.id, to_email=r.email, to_name="", from_addr=by_email[r.email][0],
+                                envelope_from=by_email[r.email][0], reply_to=None, subject="", html="", text="",
+                                message_id=f"<m{r.id}@example.org>", mime=by_email[r.email][1]) for r in rows]
 
-def transport_rate(port: int, msgs: list[OutgoingMessage], connections: int, batch: int) -> float:
-    """Messages/s through SMTPTransport.send_batch (connections opened before the clock starts)."""
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "digest.toml").write_text("", encoding="utf-8")
         settings = load_settings(Path(tmp) / "digest.toml", env={})
         settings.transports["smtp"] = {"host": HOST, "port": port, "security": "none"}
-        with SMTPTransport(settings, connections=connections) as t:
-            start = time.perf_counter()
-            for i in range(0, len(msgs), batch):
-                results = t.send_batch(msgs[i:i + batch])
-                assert all(r.status.value == "sent" for r in results), results[0]
-            return len(msgs) / (time.perf_counter() - start)
+        with Ledger(Path(tmp) / "ledger.sqlite3") as ledger:
+            send = ledger.create_send("bench", content_fp="", list_fp="", settings_fp="", list_path="", subject="",
+                                      recipients=((to, to, "", {}, (), i) for i, (_, to, _) in enumerate(raw)))
+            transports = [SMTPTransport(settings) for _ in range(connections)]
+            try:
+                for t in transports:
+                    t.open()
+                stats = SendLoop(ledger, send.id, transports, build,
+                                 RunOptions(batch_size=batch, connections=connections)).run()
+            finally:
+                for t in transports:
+                    t.close()
+    assert stats.sent == len(raw), (stats.sent, stats.last_errors)
+    return stats.sent / stats.duration
 
 
 def main() -> None:
@@ -48,17 +64,27 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=3000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--batch", type=int, default=50)
+    ap.add_argument("--latency-ms", type=float, default=0,
+                    help="one-way delay added by a proxy in front of the sink (0 = none)")
     args = ap.parse_args()
     raw = build_messages(args.messages)
-    msgs = outgoing(raw)
-    print(f"{len(msgs)} messages of {statistics.mean(len(m.mime) for m in msgs) / 1000:.1f} KB, "
+    where = f"through a proxy adding {args.latency_ms:g} ms each way" if args.latency_ms else "on 127.0.0.1"
+    print(f"{len(raw)} messages of {statistics.mean(len(m[2]) for m in raw) / 1000:.1f} KB, smtp-sink {where}, "
           f"batches of {args.batch}, {args.rounds} rounds (median)")
-    with smtp_sink() as port:
-        cases = [("raw smtplib, one connection", lambda: one_connection(port, raw)),
-                 ("raw smtplib, 8 connections in threads", lambda: threaded(port, raw, 8))]
-        cases += [(f"SMTPTransport, connections={n}", lambda n=n: transport_rate(port, msgs, n, args.batch))
+    # With latency, a case with n connections sends n/8 of the messages (one connection is slow).
+    share = (lambda n: raw[: max(2 * args.batch * n, len(raw) * n // 8)]) if args.latency_ms else (lambda n: raw)
+    with smtp_sink() as sink_port, (latency_proxy(sink_port, args.latency_ms) if args.latency_ms
+                                    else contextlib.nullcontext(sink_port)) as port:
+        cases = [("raw smtplib, one connection", 1, lambda: one_connection(port, share(1))),
+                 ("raw smtplib, 8 connections in threads", 8, lambda: threaded(port, share(8), 8)),
+                 ("raw smtplib + dot_stuff, one connection", 1,
+                  lambda: one_connection(port, share(1), smtp_class=FastDataSMTP)),
+                 ("raw smtplib + dot_stuff, 8 connections", 8,
+                  lambda: threaded(port, share(8), 8, smtp_class=FastDataSMTP))]
+        cases += [(f"send loop, --connections {n}", n, lambda n=n: send_loop_rate(port, share(n), n, args.batch))
                   for n in (1, 2, 4, 8)]
-        counts = {label: len(msgs) for label, _ in cases}
+        counts = {label: len(share(n)) for label, n, _ in cases}
+        cases = [(label, fn) for label, _, fn in cases]
         rates, cpu = interleaved_rounds(cases, counts, args.rounds)
     base = statistics.median(rates[cases[0][0]])
     print(f"{'client':40} {'msgs/s':>7} {'vs raw 1 conn':>14} {'client CPU µs/msg':>18}   msgs/s per round")

@@ -108,6 +108,18 @@ def test_421_mid_run_reconnects_and_loses_nobody(sendproject, capsys):
     assert server.connections >= 4
 
 
+def test_parallel_connections_deliver_each_reader_exactly_once(sendproject, capsys):
+    project, server, addresses = sendproject
+    server.script.on("DATA", addresses[10], "421 4.3.2 Going away")  # that session closes; retried on a new one
+    server.script.on("RCPT", addresses[20], "550 5.1.1 No such user", always=True)
+    code, out, err = run(capsys, "send", EXAMPLE_ISSUE, "--yes", "--connections", "4")
+    assert code == 3, out + err  # one reader failed
+    assert "(4 connections)" in out
+    assert delivered(server) == collections.Counter({a: 1 for i, a in enumerate(addresses) if i != 20})
+    assert len({d.connection for d in server.deliveries}) >= 4
+    assert server.connections == 5  # 4 opened up front, one reopened after the 421
+
+
 def test_connections_the_server_turns_away_are_left_out(sendproject, capsys, tcp_proxy_factory, monkeypatch):  # noqa: F811
     project, server, addresses = sendproject
     proxy = tcp_proxy_factory(server.host, server.port)

@@ -399,28 +399,10 @@ def test_idn_domain_needs_no_smtputf8(tmp_path, smtp_server_factory):
     assert server.deliveries[0].rcpt_tos == ["ann@xn--bcher-kva.de"]
 
 
-def test_parallel_connections_deliver_each_message_exactly_once(tmp_path, smtp_server):
-    msgs = [message(i) for i in range(1, 61)]
-    smtp_server.script.on("DATA", msgs[10].to_email, "421 4.3.2 Going away")
-    smtp_server.script.on("RCPT", msgs[20].to_email, "550 5.1.1 No such user", always=True)
-    with transport(tmp_path, smtp_server, connections=4) as t:
-        results = t.send_batch(msgs[:30]) + t.send_batch(msgs[30:])
-    assert [r.recipient_id for r in results] == list(range(1, 61))
-    assert [i for i, r in enumerate(results) if r.status != Status.SENT] == [20]
-    assert smtp_server.recipients() == {m.to_email: 1 for i, m in enumerate(msgs) if i != 20}
-    assert smtp_server.connections == 5  # 4 opened up front, one reopened after the 421
-    assert len({d.connection for d in smtp_server.deliveries}) >= 4
-
-
-def test_parallel_connections_carry_on_with_those_the_server_allows(tmp_path, smtp_server, tcp_proxy_factory):
-    proxy = tcp_proxy_factory(smtp_server.host, smtp_server.port)
-    proxy.accept_only = 2
-    msgs = [message(i) for i in range(1, 11)]
-    with transport(tmp_path, smtp_server, port=proxy.port, connections=4) as t:
-        results = t.send_batch(msgs)
-    assert statuses(results) == [Status.SENT] * 10
-    assert smtp_server.recipients() == {m.to_email: 1 for m in msgs}
-    assert (proxy.accepted, smtp_server.connections) == (4, 2)
+def test_one_transport_is_one_connection(tmp_path, smtp_server):
+    # Parallel connections are parallel transports, one per send-loop thread (see test_send_cli).
+    with pytest.raises(ValueError, match="one connection"):
+        transport(tmp_path, smtp_server, connections=2)
 
 
 def test_bad_ca_file_is_a_config_error(tmp_path, smtp_server_factory, tls_cert):
@@ -436,4 +418,4 @@ def test_close_is_idempotent_and_quits(tmp_path, smtp_server):
     t.send_batch([message(1)])
     t.close()
     t.close()
-    assert t._conns == []
+    assert t._conn is None

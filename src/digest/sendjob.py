@@ -494,7 +494,7 @@ class SendJob:
                 if not transports:
                     raise
                 t.close()
-                refused = exc.message
+                refused = exc.message.rstrip(".")
                 continue
             opened.append(t)
             transports.append(t)

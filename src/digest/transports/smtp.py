@@ -1,4 +1,7 @@
-"""Send over SMTP (smtplib): verified TLS, one reused connection (or N in threads), a result per recipient."""
+"""Send over SMTP (smtplib): verified TLS, one reused connection per transport, a result per recipient.
+
+`digest send --connections N` opens N of these, each sent from its own thread (sender.SendLoop).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,6 @@ import re
 import smtplib
 import socket
 import ssl
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -195,8 +196,8 @@ class SMTPTransport(Transport):
             raise ConfigError(f"{where} port = {cfg.port}: expected 1–65535.")
         if cfg.timeout <= 0:
             raise ConfigError(f"{where} timeout = {cfg.timeout}: expected a number of seconds > 0.")
-        if connections < 1:
-            raise ConfigError(f"connections = {connections}: expected 1 or more.")
+        if connections != 1:  # parallel connections are parallel transports (sendjob.make_transports)
+            raise ValueError(f"an SMTPTransport is one connection, not {connections}")
         if cfg.username and cfg.security == "none" and not cfg.allow_insecure_auth:
             raise ConfigError(
                 f"{where}: username is set but security = 'none' would send the password unencrypted "
@@ -215,8 +216,7 @@ class SMTPTransport(Transport):
         self._password: str | None = None
         self._local_name: str | None = None
         self._context: ssl.SSLContext | None = None
-        self._conns: list[_Connection] = []
-        self._pool: ThreadPoolExecutor | None = None
+        self._conn: _Connection | None = None
 
     def describe(self) -> str:
         """'smtp://host:port (security)'."""
@@ -236,42 +236,27 @@ class SMTPTransport(Transport):
                               "point it at the PEM file of the CA that signed the server's certificate") from exc
 
     def open(self) -> None:
-        """Read the password, then connect (and log in) so that errors show before anything is sent.
-
-        With connections > 1, the first connection must succeed; extra ones the server refuses
-        for now (e.g. a per-client connection limit) are left out and the batch uses the rest.
-        """
-        if self._conns:
+        """Read the password, then connect (and log in) so that errors show before anything is sent."""
+        if self._conn is not None:
             return
         if self.cfg.username:
             self._password = secret(self.cfg.password_env,
                                     purpose=f"SMTP password for {self.cfg.username} at {self.address}")
         if self.cfg.security != "none":
             self._context = self._tls_context()
-        conns = [_Connection(self) for _ in range(self.connections)]
+        conn = _Connection(self)
         try:
-            conns[0].ensure()
-            for conn in conns[1:]:
-                try:
-                    conn.ensure()
-                except TransientTransportError:
-                    conn.drop()
+            conn.ensure()
         except BaseException:
-            for conn in conns:
-                conn.quit()
+            conn.quit()
             raise
-        self._conns = [conns[0]] + [c for c in conns[1:] if c.smtp is not None]
-        if len(self._conns) > 1:
-            self._pool = ThreadPoolExecutor(len(self._conns), thread_name_prefix="digest-smtp")
+        self._conn = conn
 
     def close(self) -> None:
-        """QUIT every connection and stop the worker threads. Safe to call more than once."""
-        for conn in self._conns:
+        """QUIT the connection. Safe to call more than once."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
             conn.quit()
-        self._conns = []
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
 
     def _failure(self, exc: BaseException) -> str:
         if isinstance(exc, (socket.timeout, TimeoutError)) or "timed out" in str(exc):
@@ -437,57 +422,35 @@ class SMTPTransport(Transport):
             f"SMTP server {self.address}: {lost.reason}, again after reconnecting.",
             "the send loop retries deferred messages later"))
 
-    def _work(self, conn: _Connection, messages: Sequence[OutgoingMessage], results: list,
-              take, dead: list, stop: threading.Event) -> None:
-        while (i := take()) is not None:
-            try:
-                results[i] = self._deliver(conn, messages[i])
-            except _Dead as exc:
-                dead.append((i, exc.error))
-                if not isinstance(exc.error, TransientTransportError):
-                    stop.set()  # credentials or TLS refused: no other connection will fare better
-                return
-
     def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
         """Send each message in its own transaction; one result per message, in order.
 
-        A lost connection is re-opened and the message retried once. When a connection cannot be
+        A lost connection is re-opened and the message retried once. When the connection cannot be
         re-opened, the messages not yet sent are DEFERRED; if no message got any answer, the error
         itself is raised (TransientTransportError, TransportAuthError, PermanentTransportError).
         """
-        if not self._conns:
+        if self._conn is None:
             self.open()
-        results: list[SendResult | None] = [None] * len(messages)
-        lock = threading.Lock()
-        stop = threading.Event()
-        it = iter(range(len(messages)))
-
-        def take() -> int | None:
-            with lock:
-                return None if stop.is_set() else next(it, None)
-
-        dead: list[tuple[int, DigestError]] = []
-        if self._pool is None or len(self._conns) == 1:
-            self._work(self._conns[0], messages, results, take, dead, stop)
-        else:
-            futures = [self._pool.submit(self._work, conn, messages, results, take, dead, stop)
-                       for conn in self._conns]
-            for future in futures:
-                future.result()  # _work handles its errors; this only surfaces bugs
-        if dead:
-            errors = [e for _, e in dead]
-            error = next((e for e in errors if not isinstance(e, TransientTransportError)), errors[-1])
-            if all(r is None for r in results):
-                raise error
-            # Some messages were answered: report them, defer the rest. A non-transient error
-            # (auth, TLS) recurs on the next batch's reconnect, where nothing is answered, and is raised then.
-            tried = {i for i, _ in dead}
-            for i, r in enumerate(results):
-                if r is None:
-                    what = "not sent" if i in tried else "not attempted"
-                    results[i] = SendResult(messages[i].recipient_id, Status.DEFERRED,
-                                            reason=f"{what}: {error.message}")
-        return results  # type: ignore[return-value]
+        conn = self._conn
+        assert conn is not None
+        results: list[SendResult] = []
+        error: DigestError | None = None
+        for msg in messages:
+            try:
+                results.append(self._deliver(conn, msg))
+            except _Dead as exc:
+                error = exc.error
+                break
+        if error is None:
+            return results
+        if not results:
+            raise error
+        # Some messages were answered: report them, defer the rest. A non-transient error (auth,
+        # TLS) recurs on the next batch's reconnect, where nothing is answered, and is raised then.
+        for k, msg in enumerate(messages[len(results):]):
+            what = "not sent" if k == 0 else "not attempted"
+            results.append(SendResult(msg.recipient_id, Status.DEFERRED, reason=f"{what}: {error.message}"))
+        return results
 
 
 def _close(smtp: smtplib.SMTP | None) -> None:
