@@ -335,6 +335,22 @@ def test_retry_sends_only_deferred_and_retryable_not_the_untouched_rest(sendproj
     assert "pending     20" in out
 
 
+def test_a_refused_sender_is_not_the_readers_fault_and_retry_sends_again(sendproject, capsys):
+    project, server, addresses = sendproject
+    server.script.on("MAIL", "innovationhub@example.org", "553 5.7.1 Sender address not allowed")
+    code, out, err = run(capsys, "send", EXAMPLE_ISSUE, "--yes")
+    assert code == 3, out + err
+    assert len(server.deliveries) == 29
+    code, out, _ = run(capsys, "status", EXAMPLE_ISSUE)
+    assert "553 5.7.1 Sender address not allowed (at MAIL FROM" in out
+    code, out, _ = run(capsys, "suppress", "list")
+    assert code == 0 and addresses[0] not in out
+    code, out, err = run(capsys, "retry", EXAMPLE_ISSUE)
+    assert code == 0, out + err
+    assert "1 to send" in out
+    assert delivered(server) == collections.Counter({a: 1 for a in addresses})
+
+
 def test_send_through_an_http_api_transport(project, monkeypatch, capsys):
     from tests.fake_providers import FakePostmark
 

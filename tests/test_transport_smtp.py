@@ -185,6 +185,14 @@ def test_sender_refused_fails_without_suppressing(tmp_path, smtp_server):
         results = t.send_batch([message(1), message(2)])
     assert statuses(results) == [Status.FAILED, Status.SENT]
     assert results[0].suppress is False and "at MAIL FROM" in results[0].reason
+    assert results[0].retryable is True  # not the reader's fault: `digest retry` may send it again
+
+
+def test_recipient_refused_is_not_retryable(tmp_path, smtp_server):
+    smtp_server.script.on("RCPT", message(1).to_email, "550 5.7.1 Rejected by policy")
+    with transport(tmp_path, smtp_server) as t:
+        [result] = t.send_batch([message(1)])
+    assert (result.status, result.suppress, result.retryable) == (Status.FAILED, False, False)
 
 
 @pytest.mark.parametrize("code, text, expected", [

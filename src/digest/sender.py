@@ -294,7 +294,7 @@ class SendLoop:
                 self._deferred.discard(rid)
                 self._consecutive = 0
             elif res.status == Status.FAILED:
-                outcomes.append(Outcome(rid, FAILED, code=res.code, error=reason, permanent=True))
+                outcomes.append(Outcome(rid, FAILED, code=res.code, error=reason, permanent=not res.retryable))
                 self.stats.failed += 1
                 self._deferred.discard(rid)
                 if res.suppress:

@@ -51,6 +51,8 @@ class SendResult:
     code: str | None = None         # SMTP reply code / provider error code
     reason: str = ""                # human-readable reason, kept in the ledger
     suppress: bool = False          # permanent address problem: add to the suppression list
+    retryable: bool = False         # FAILED, but not because of this reader (e.g. our sender was refused):
+                                    # `digest retry` sends it again once the cause is fixed
     retry_after: float | None = None  # seconds the provider asked us to wait
 
 

@@ -398,8 +398,12 @@ class SMTPTransport(Transport):
         if 400 <= code < 500:
             return SendResult(msg.recipient_id, Status.DEFERRED, code=str(code), reason=reason)
         if 500 <= code < 600:
-            suppress = stage != "MAIL FROM" and should_suppress(code, text)
-            return SendResult(msg.recipient_id, Status.FAILED, code=str(code), reason=reason, suppress=suppress)
+            # A refusal at MAIL FROM is about our sender (or session), not the reader: never suppress,
+            # and let `digest retry` send it again once the sender is fixed.
+            about_sender = stage == "MAIL FROM"
+            suppress = not about_sender and should_suppress(code, text)
+            return SendResult(msg.recipient_id, Status.FAILED, code=str(code), reason=reason, suppress=suppress,
+                              retryable=about_sender)
         return SendResult(msg.recipient_id, Status.DEFERRED, code=str(code), reason=reason)
 
     def _deliver(self, conn: _Connection, msg: OutgoingMessage) -> SendResult:
