@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import subprocess
 import sys
-import time
+from pathlib import Path
 from typing import Iterator
 
-HOST = "127.0.0.1"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from smtp_raw import HOST, free_port, wait_for_port  # noqa: E402
 
 
 async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
@@ -62,20 +62,10 @@ async def _serve(listen_port: int, target_port: int, delay: float) -> None:
 @contextlib.contextmanager
 def latency_proxy(target_port: int, delay_ms: float) -> Iterator[int]:
     """Run the proxy in a child process in front of 127.0.0.1:target_port; yield its port."""
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        port = s.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen([sys.executable, __file__, str(port), str(target_port), str(delay_ms)])
     try:
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                socket.create_connection((HOST, port), timeout=0.2).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("latency proxy did not start")
-                time.sleep(0.02)
+        wait_for_port(proc, port, "latency proxy")
         yield port
     finally:
         proc.terminate()

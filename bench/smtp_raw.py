@@ -1,7 +1,7 @@
 """Raw smtplib throughput against Postfix smtp-sink on 127.0.0.1 (the ceiling any digest SMTP send can reach).
 
 Reusable pieces for other benchmarks (bench/send.py, bench/smtp_transport.py):
-    find_smtp_sink(), smtp_sink() context manager → port, build_messages(n, size),
+    find_smtp_sink(), smtp_sink() context manager → port, wait_for_port(), build_messages(n, size),
     one_connection(), threaded(), connection_per_message(), median_rate().
 
 Run:  /tmp/venv/bin/python bench/smtp_raw.py [--messages 3000] [--rounds 3] [--connections 8]
@@ -41,6 +41,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for_port(proc: subprocess.Popen, port: int, what: str) -> None:
+    """Wait (up to 5 s) until `proc` accepts connections on 127.0.0.1:port; RuntimeError if it dies first."""
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            socket.create_connection((HOST, port), timeout=0.2).close()
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                raise RuntimeError(f"{what} did not start: {stderr}")
+            time.sleep(0.02)
+
+
 @contextlib.contextmanager
 def smtp_sink(backlog: int = 1000, extra: Sequence[str] = ()) -> Iterator[int]:
     """Run `smtp-sink 127.0.0.1:PORT backlog` (as nobody when root); yield the port, stop it after."""
@@ -54,15 +68,7 @@ def smtp_sink(backlog: int = 1000, extra: Sequence[str] = ()) -> Iterator[int]:
     cmd += [f"{HOST}:{port}", str(backlog)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                socket.create_connection((HOST, port), timeout=0.2).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"smtp-sink did not start: {proc.stderr.read().decode(errors='replace')}")
-                time.sleep(0.02)
+        wait_for_port(proc, port, "smtp-sink")
         yield port
     finally:
         proc.terminate()
