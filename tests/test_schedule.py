@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import email
+import os
 import email.utils
 import threading
 import time
@@ -376,6 +377,26 @@ def test_an_issue_locked_by_a_manual_send_is_skipped_not_sent_twice(proj):
     assert result.outcome == "busy" and "already being sent" in result.message
     assert run.exit_code == 0
     assert delivered(proj) == {}
+
+
+def test_schedule_tells_a_send_running_now_from_an_interrupted_one(proj):
+    write_issue(proj, send_at="2024-01-11T09:00+01:00")
+    stop = threading.Event()
+    run = due(proj, at("2024-01-11T08:00Z"), stop=stop,
+              progress=lambda entry, stats: stop.set() if stats.sent >= 10 else None)
+    assert [r.outcome for r in run.results] == ["stopped"]
+    now = at("2024-01-11T08:01Z")
+    e = entry(proj, now)
+    assert e.state == STATE_SENDING and e.running is None
+    assert "not running (interrupted or stopped): the next --due run resumes it" in describe(e, now)
+    lock = SendLock(settings_of(proj), SLUG).acquire()  # as a `digest send` running now holds it
+    try:
+        e = entry(proj, now)
+        assert e.running == str(os.getpid())
+        assert describe(e, now).endswith(f" · sending now (process {os.getpid()})")
+    finally:
+        lock.release()
+    assert entry(proj, now).running is None
 
 
 # --- failures before sending -----------------------------------------------------------------------

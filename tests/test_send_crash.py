@@ -58,11 +58,20 @@ def test_kill_9_part_way_then_resume_reaches_everyone(crashproject):
     project, server, addresses, env = crashproject
     proc = digest(project, env, "send", EXAMPLE_ISSUE, "--yes", "--rate", "150", "--connections", "2")
     wait_for(lambda: len(server.deliveries) >= 60 or proc.poll() is not None)
+    status = digest(project, env, "status", EXAMPLE_ISSUE)
+    out, err = status.communicate(timeout=60)
+    assert proc.poll() is None, "the send ended before it could be killed"
+    assert f"sending now (process {proc.pid})" in out, out + err
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
     before = collections.Counter(server.recipients())
     in_flight = rows_in(project, "sending")
+    status = digest(project, env, "status", EXAMPLE_ISSUE)
+    out, err = status.communicate(timeout=60)
+    assert "sending now" not in out, out + err
+    if in_flight:
+        assert "left by a run that was killed: possibly delivered" in out, out + err
     # Only claimed batches can be in doubt: (connections + 1) batches of 10 at most.
     assert len(in_flight) <= 30
     assert 0 < sum(before.values()) < 300

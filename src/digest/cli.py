@@ -528,6 +528,7 @@ def status(app: AppContext, issue: str, show_all: bool) -> None:
     """Show ISSUE's send in the ledger: counts, and the failed and deferred recipients with their errors."""
     from .errors import LedgerError
     from .ledger import Ledger, ledger_path
+    from .sendjob import SendLock
 
     settings = app.settings
     path = ledger_path(settings)
@@ -547,8 +548,10 @@ def status(app: AppContext, issue: str, show_all: bool) -> None:
         transient = ledger.failed_transient(send.id)
         in_doubt = ledger.in_doubt_sent(send.id)
         rows = ledger.recipients(send.id, ["failed", "deferred", "sending"], limit=None if show_all else 50)
+    running = SendLock(settings, send.slug).held_by() if send.state != "finished" else None
+    now = f" — sending now (process {running or 'unknown'})" if running is not None else ""
     click.echo(f"{send.slug}: {send.state}  (started {send.started_at}"
-               + (f", finished {send.finished_at}" if send.finished_at else "") + ")")
+               + (f", finished {send.finished_at}" if send.finished_at else "") + ")" + now)
     click.echo(f"  subject     {send.subject}")
     click.echo(f"  audience    {send.audience:,}  from {send.list_path}")
     click.echo(f"  sent        {counts['sent']:,}" + (f"  ({in_doubt:,} re-sent after an interrupted run)" if in_doubt else ""))
@@ -556,7 +559,9 @@ def status(app: AppContext, issue: str, show_all: bool) -> None:
     click.echo(f"  deferred    {counts['deferred']:,}")
     click.echo(f"  pending     {counts['pending']:,}")
     if counts["sending"]:
-        click.echo(f"  in flight   {counts['sending']:,}  (a run is going on, or one was killed: possibly delivered)")
+        why = ("being sent by that run" if running is not None else
+               "left by a run that was killed: possibly delivered; the next run sends them again")
+        click.echo(f"  in flight   {counts['sending']:,}  ({why})")
     click.echo(f"  skipped     {counts['skipped']:,}  (suppressed or left the list after the send started)")
     sk = send.skipped
     click.echo(f"  not in audience at start: {sk.get('suppressed', 0):,} suppressed · {sk.get('invalid', 0):,} "

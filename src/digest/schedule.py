@@ -148,6 +148,7 @@ class Entry:
     note: Note | None = None
     runnable: bool = False   # a --due run at this moment would send (or resume, or retry) it
     maybe_scheduled: bool = False  # a broken file that mentions send_at: it may be missing its time
+    running: str | None = None  # a process is sending it now: its pid ('' if unknown); None = nobody
 
     @property
     def sort_key(self) -> tuple:
@@ -198,6 +199,7 @@ _SEND_AT_LINE = re.compile(r"^send_at\s*:", re.MULTILINE)
 def schedule_entries(settings: "Settings", now: datetime, *, ledger: ScheduleLedger | None = None) -> list[Entry]:
     """Every issue in the issues folder with its state at `now`, sorted by send_at."""
     from .issue import issue_paths, load_issue
+    from .sendjob import SendLock
 
     _require_aware(now)
     own = None
@@ -229,6 +231,8 @@ def schedule_entries(settings: "Settings", now: datetime, *, ledger: ScheduleLed
                     entry.open = counts[PENDING] + counts[SENDING] + counts[DEFERRED]
                     entry.total = sum(counts.values()) - counts[SKIPPED]
                     failed_transient = ledger.failed_transient(entry.send.id)
+                    if entry.send.state != "finished":
+                        entry.running = SendLock(settings, issue.slug).held_by()
             entries.append(classify(entry, now, failed_transient))
     finally:
         if own is not None:
@@ -319,10 +323,14 @@ def describe(entry: Entry, now: datetime, local_tz: tzinfo | None = None) -> str
                                f"{humanize(finished - now)}" if finished else "")
     if entry.state == STATE_SENDING:
         text = entry.reason
+        if entry.running is not None:
+            return text + f" · sending now (process {entry.running or 'unknown'})"
         if entry.send_at is not None and now < entry.send_at:
             text += f" · started by hand; --due resumes it from {at(entry.send_at)}"
         elif entry.send_at is None:
             text += " · started by hand (no send_at): resume with `digest send`"
+        else:
+            text += " · not running (interrupted or stopped): the next --due run resumes it"
         return text
     # failed (the file reads): the reason, progress when a send had started, when it was meant to go
     text = entry.reason
