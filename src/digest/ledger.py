@@ -8,6 +8,7 @@ run reports them as "possibly delivered" and sends them again.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from dataclasses import dataclass
@@ -504,7 +505,13 @@ def _recipient_params(send_id: int, r, stamp: str) -> tuple:
     else:
         key, email, name, fields, tags, line = r
     return (send_id, key, email, name, json.dumps(dict(fields), ensure_ascii=False),
-            json.dumps(sorted(tags), ensure_ascii=False), line, stamp)
+            _tags_json(tuple(sorted(tags))), line, stamp)
+
+
+@functools.lru_cache(maxsize=256)
+def _tags_json(tags: tuple) -> str:
+    # A list has a handful of distinct tag sets; encode each once, not once per row.
+    return json.dumps(list(tags), ensure_ascii=False)
 
 
 def _skipped(skipped) -> dict:

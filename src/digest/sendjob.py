@@ -123,7 +123,8 @@ def subscriber_from_row(row: RecipientRow) -> "Subscriber":
     """Rebuild a Subscriber from its ledger row (resume never re-reads the CSV)."""
     from .subscribers import Subscriber
 
-    return Subscriber(email=row.email, name=row.name, fields=row.fields, tags=frozenset(row.tags), line=row.line)
+    return Subscriber(email=row.email, name=row.name, fields=row.fields, tags=frozenset(row.tags), line=row.line,
+                      key=row.key)
 
 
 # --- building messages ---------------------------------------------------------------------------

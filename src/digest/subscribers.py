@@ -49,11 +49,14 @@ class Subscriber:
     fields: Mapping[str, str] = field(hash=False)  # every column by normalised header name
     tags: frozenset[str] = frozenset()  # case-folded
     line: int = 0  # physical line in the file where the row starts (1-based)
+    # Identity of the person (case-insensitive, IDN-insensitive): digest.addresses.address_key(email).
+    # Computed once here (or passed in by whoever already has it) — a list of 200,000 needs it for
+    # every row, in dedupe, suppression and the ledger.
+    key: str = field(default="", compare=False)
 
-    @property
-    def key(self) -> str:
-        """Identity of the person (case-insensitive, IDN-insensitive): digest.addresses.address_key."""
-        return address_key(self.email)
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", address_key(self.email))
 
 
 @dataclass(frozen=True)
@@ -522,12 +525,13 @@ class _ListReader:
             email = normalise_address(raw_email)
         except EmailNotValidError as exc:
             return self._bad(start, raw_email, str(exc))
-        first = self.seen.first_line(address_key(email), start)
+        key = address_key(email)
+        first = self.seen.first_line(key, start)
         if first is not None:
             return self._bad(start, raw_email, f"duplicate of line {first}", "duplicate")
-        return self._build(start, email, cells)
+        return self._build(start, email, key, cells)
 
-    def _build(self, start: int, email: str, cells: list[str]) -> Subscriber:
+    def _build(self, start: int, email: str, key: str, cells: list[str]) -> Subscriber:
         """A Subscriber from a row whose address passed every check."""
         width = self.width
         if len(cells) < width:
@@ -542,7 +546,8 @@ class _ListReader:
         tags = parse_tags(cells[self.tags_at]) if self.tags_at is not None else frozenset()
         self.report.valid += 1
         self.report.tags.update(tags)
-        return Subscriber(email=email, name=display, fields=MappingProxyType(values), tags=tags, line=start)
+        return Subscriber(email=email, name=display, fields=MappingProxyType(values), tags=tags, line=start,
+                          key=key)
 
     def _bad(self, line: int, value: str, reason: str, kind: str = "invalid") -> None:
         """Record a skipped row (or, when strict, raise on an invalid one)."""
