@@ -86,11 +86,13 @@ def test_send_delivers_exactly_once_and_a_rerun_sends_nothing(sendproject, capsy
     assert code == 0, out + err
     assert delivered(server) == collections.Counter({a: 1 for a in addresses})
     assert "sent        30" in out and "0 already sent" in out
+    assert "Reading list.csv and fixing the audience in the ledger" in out  # a new send reads the list
     msg = email.message_from_bytes(server.deliveries[0].data, policy=email.policy.default)
     assert msg["Subject"] == "Innovation Hub News: Learning & Innovation Highlights 2023"
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     code, out, err = run(capsys, "send", EXAMPLE_ISSUE, "--yes")
     assert code == 0 and "30 already sent" in out
+    assert "fixing the audience" not in out  # a resume never re-reads it
     assert len(server.deliveries) == 30
     code, out, _ = run(capsys, "status", EXAMPLE_ISSUE)
     assert code == 0 and f"{EXAMPLE_ISSUE}: finished" in out and "sent        30" in out

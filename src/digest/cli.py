@@ -421,7 +421,9 @@ def _run_send(app: AppContext, job, *, limit, rate, connections, resume_changed,
 
     started = time.monotonic()
     try:
-        report = job.run(options, resume_changed=resume_changed, retry=retry, progress=progress, on_start=on_start)
+        report = job.run(options, resume_changed=resume_changed, retry=retry, progress=progress, on_start=on_start,
+                         on_audience=lambda path: click.echo(f"Reading {_display(path)} and fixing the audience "
+                                                             "in the ledger …"))
     except _DigestError as exc:
         if "progress" in state:
             state["progress"].close()

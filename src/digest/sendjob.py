@@ -386,8 +386,13 @@ class SendJob:
 
     def run(self, options: RunOptions, *, resume_changed: bool = False, retry: bool = False,
             progress: Callable[[RunStats], None] | None = None,
-            on_start: Callable[[RunReport], None] | None = None, clock=None, sleep=None) -> RunReport:
-        """Send (start, resume, or with retry=True re-send deferred and transient failures)."""
+            on_start: Callable[[RunReport], None] | None = None,
+            on_audience: Callable[[Path], None] | None = None, clock=None, sleep=None) -> RunReport:
+        """Send (start, resume, or with retry=True re-send deferred and transient failures).
+
+        `on_audience(list_path)` is called before a new send reads the whole list into the ledger
+        (seconds for a big list), `on_start(report)` once the transports are open.
+        """
         from .tokens import GENERATE_HINT
 
         if self.signer.is_dev and self.transport_class().reaches_people:
@@ -405,6 +410,8 @@ class SendJob:
                     raise LedgerError(f"issue '{self.slug}' has never been sent: nothing to retry.",
                                       f"send it first: digest send {self.slug} --yes")
                 counts = AudienceCounts()
+                if on_audience:
+                    on_audience(self.list_path)
                 send = ledger.create_send(
                     self.slug, content_fp=fps.content, list_fp=fps.list, settings_fp=fps.settings,
                     list_path=str(self.list_path.resolve()), subject=self.issue.subject,
