@@ -6,6 +6,7 @@ import collections
 import csv
 import email
 import email.policy
+import socket
 import sqlite3
 from pathlib import Path
 
@@ -133,6 +134,23 @@ def test_connections_the_server_turns_away_are_left_out(sendproject, capsys, tcp
     assert "the server accepted 3 of 6 connections" in out and "sending over 3" in out
     assert delivered(server) == collections.Counter({a: 1 for a in addresses})
     assert len({d.connection for d in server.deliveries}) == 3
+
+
+def test_a_server_that_is_down_stops_the_send_before_anything_is_claimed(sendproject, capsys, monkeypatch):
+    project, server, addresses = sendproject
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("DIGEST_SMTP_PORT", str(port))
+    code, out, err = run(capsys, "send", EXAMPLE_ISSUE, "--yes")
+    assert code == 1
+    assert f"cannot talk to SMTP server 127.0.0.1:{port}" in err and "check that the server runs" in err
+    code, out, _ = run(capsys, "status", EXAMPLE_ISSUE)
+    assert f"{EXAMPLE_ISSUE}: stopped" in out and "pending     30" in out and "sending now" not in out
+    monkeypatch.setenv("DIGEST_SMTP_PORT", str(server.port))
+    code, out, err = run(capsys, "send", EXAMPLE_ISSUE, "--yes")
+    assert code == 0, out + err
+    assert delivered(server) == collections.Counter({a: 1 for a in addresses})
 
 
 def test_the_outbox_reports_the_one_connection_it_uses(project, capsys, monkeypatch):

@@ -467,6 +467,16 @@ class SendJob:
                 loop = SendLoop(ledger, send.id, transports, build, options, progress=progress,
                                 only_ids=only_ids, **kw)
                 stats = loop.run()
+            except BaseException:
+                # It could not start (server down, login refused) or died with an error: the send is
+                # not going on any more, whatever state it was left in (best effort: the ledger itself
+                # may be what failed).
+                try:
+                    if ledger.get_send(self.slug).state == "sending":  # type: ignore[union-attr]
+                        ledger.set_send_state(send.id, "stopped")
+                except DigestError:
+                    pass
+                raise
             finally:
                 for t in opened:
                     try:
