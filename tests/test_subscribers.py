@@ -272,6 +272,18 @@ def test_idn_unicode_and_punycode_are_the_same_person(tmp_path):
     assert [(p.line, p.reason) for p in report.problems] == [(3, "duplicate of line 2")]
 
 
+def test_idn_keys_follow_the_rules_the_mail_is_sent_by(tmp_path):
+    # IDNA 2008 / UTS 46, as email-validator and the message headers use: 'straße' is its own
+    # domain (xn--strae-oqa), not another spelling of 'strasse' (the IDNA 2003 mapping).
+    from digest.message import header_address
+
+    path = write(tmp_path, "email\nlea@straße.example\nlea@strasse.example\nLEA@XN--STRAE-OQA.example\n")
+    subs, report = read(path)
+    assert [s.key for s in subs] == ["lea@xn--strae-oqa.example", "lea@strasse.example"]
+    assert [(p.line, p.reason) for p in report.problems] == [(4, "duplicate of line 2")]
+    assert header_address(subs[0].email) == subs[0].key
+
+
 def test_extra_columns_become_merge_fields_with_normalised_names(tmp_path):
     path = write(tmp_path, "Email Address,First Name,Last Name,Organisation,Member-Since,\n"
                            " ann@example.org , Ann ,de Vries,Innovation Hub,2019,ignored\n")

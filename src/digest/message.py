@@ -22,6 +22,7 @@ import time
 from datetime import datetime, timezone
 from typing import Callable, Iterable
 
+from .addresses import idna_domain
 from .errors import DigestError
 from .transports.base import OutgoingMessage
 
@@ -183,19 +184,13 @@ def encode_unstructured(name: str, value: str, *, encode_long: bool = True) -> s
     return fold.text()
 
 
-@functools.lru_cache(maxsize=8192)
 def _ascii_domain(domain: str) -> str:
-    """The IDNA (punycode) form of a domain, as email-validator computes it."""
-    try:
-        import idna
-
-        return idna.encode(domain, uts46=True).decode("ascii")
-    except Exception:
-        try:
-            return domain.encode("idna").decode("ascii")
-        except UnicodeError:
-            raise MessageError(f"address domain {domain!r} is not a valid internationalised domain name",
-                               "fix or remove the address in the subscriber list") from None
+    """The IDNA (punycode) form of a domain (addresses.idna_domain); MessageError when it has none."""
+    ascii_form = idna_domain(domain)
+    if ascii_form is None:
+        raise MessageError(f"address domain {domain!r} is not a valid internationalised domain name",
+                           "fix or remove the address in the subscriber list")
+    return ascii_form
 
 
 def header_address(addr: str) -> str:
