@@ -339,6 +339,30 @@ def test_path_traversal_and_non_images_are_refused(server, project):
         assert b"PNG outside" not in body
 
 
+def test_an_image_the_issue_uses_from_outside_its_folder_is_shown_and_only_that_one(server, project):
+    # A shared logo kept beside the issues folder, referenced as ../shared/logo.png.
+    (project / "shared").mkdir()
+    logo = project / "shared" / "logo.png"
+    logo.write_bytes((project / "issues" / "images" / "yellow-shape.png").read_bytes())
+    (project / "shared" / "other.png").write_bytes(b"\x89PNG not used by the issue")
+    path = project / "issues" / f"{EXAMPLE_ISSUE}.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("src: images/yellow-shape.png",
+                                                             "src: ../shared/logo.png", 1), encoding="utf-8")
+    deadline = time.monotonic() + 10
+    while True:  # the preview notices the edit and renders again
+        page = get(server, f"/issue/{EXAMPLE_ISSUE}/email.html")[2].decode()
+        if "logo.png" in page or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    local = f"/issue/{EXAMPLE_ISSUE}/files/..%2Fshared%2Flogo.png"
+    assert f'src="{local}"' in page
+    assert "https://example.org/shared/logo.png" not in page  # the frame never loads the published copy
+    status, headers, body = get(server, local)
+    assert (status, headers["Content-Type"], body) == (200, "image/png", logo.read_bytes())
+    for other in ["..%2Fshared%2Fother.png", "../shared/other.png", "..%2F..%2Fshared%2Flogo.png"]:
+        assert get(server, f"/issue/{EXAMPLE_ISSUE}/files/{other}")[0] == 404, other
+
+
 def test_other_host_names_are_refused(server):
     status, _, body = get(server, "/api/issues", {"Host": f"attacker.example:{server.port}"})
     assert status == 421 and b"only on 127.0.0.1 and localhost" in body

@@ -199,7 +199,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
     def _file(self, slug: str, relative: str) -> None:
         found = self.server.project.asset_file(slug, relative)
         if found is None:
-            return self._text(HTTPStatus.NOT_FOUND, "Not found (only images inside the issue's folder are served).\n")
+            return self._text(HTTPStatus.NOT_FOUND, "Not found (only the images the issue uses are served).\n")
         path, content_type = found
         self._send(200, path.read_bytes(), content_type)
 

@@ -15,7 +15,7 @@ import re
 import threading
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Iterator
 from urllib.parse import quote
 
@@ -314,25 +314,42 @@ class PreviewProject:
             if image is None or re.match(r"^[a-z][a-z0-9+.-]*:|^//", image.src, re.I):
                 continue
             published = html.escape(_asset_url(image.src, base), quote=True)
-            local = html.escape(_asset_url(image.src, local_base), quote=True)
+            if ".." in PurePosixPath(image.src).parts:
+                # Outside the issue's folder (a shared logo in ../images): one URL segment, which the
+                # browser cannot normalise away; asset_file serves it because the issue uses it.
+                local = html.escape(local_base + quote(image.src, safe=""), quote=True)
+            else:
+                local = html.escape(_asset_url(image.src, local_base), quote=True)
             page = page.replace(f'"{published}"', f'"{local}"')
         return page
 
     def asset_file(self, slug: str, relative: str) -> tuple[Path, str] | None:
-        """(file, content type) of an image inside the issue's folder; None for anything else."""
+        """(file, content type) of an image inside the issue's folder, or of one the issue itself
+        uses from elsewhere (`../images/logo.png`); None for anything else."""
         try:
             folder = self._path_of(slug).parent.resolve()
-            parts = Path(relative).parts
-            if not parts or any(part.startswith(".") for part in parts) or Path(relative).is_absolute():
+            path = Path(relative)
+            if not path.parts or path.is_absolute() or "\0" in relative:
                 return None
             target = (folder / relative).resolve()
         except (NotFound, ValueError, OSError):
             return None
-        # resolve() follows symlinks, so a link pointing outside the folder is refused here as well.
-        if not target.is_relative_to(folder) or not target.is_file():
+        inside = not any(part.startswith(".") for part in path.parts) and target.is_relative_to(folder)
+        # resolve() follows symlinks, so a link pointing outside the folder is refused here as well,
+        # unless the issue references that very file.
+        if not inside and target not in self._used_assets(slug):
+            return None
+        if not target.is_file():
             return None
         kind = IMAGE_TYPES.get(target.suffix.lower())
         return (target, kind) if kind else None
+
+    def _used_assets(self, slug: str) -> tuple[Path, ...]:
+        """The resolved image files the issue's current render references (none if it does not render)."""
+        try:
+            return self.render(slug).assets
+        except DigestError:
+            return ()
 
     # --- display ------------------------------------------------------------------------------
 
