@@ -329,7 +329,7 @@ class PreviewProject:
         try:
             folder = self._path_of(slug).parent.resolve()
             path = Path(relative)
-            if not path.parts or path.is_absolute() or "\0" in relative:
+            if not path.parts or path.is_absolute():
                 return None
             target = (folder / relative).resolve()
         except (NotFound, ValueError, OSError):

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+from .config import SendSettings
 from .errors import PermanentTransportError, TransientTransportError, TransportAuthError, TransportError
 from .ledger import DEFERRED, FAILED, PENDING, SENT, Ledger, Outcome, RecipientRow
 from .transports.base import OutgoingMessage, SendResult, Status, Transport
@@ -71,17 +72,20 @@ def backoff_delay(tries: int, base: float, max_delay: float, retry_after: float 
     return delay
 
 
+_SEND_DEFAULTS = SendSettings()  # one place for the defaults: digest.toml's [send] section
+
+
 @dataclass
 class RunOptions:
     """How one run sends (from settings [send] and the command line)."""
 
-    batch_size: int = 50
-    connections: int = 1
-    rate: float = 0.0
-    retries: int = 3
-    retry_base_delay: float = 1.0
-    retry_max_delay: float = 60.0
-    max_consecutive_failures: int = 25
+    batch_size: int = _SEND_DEFAULTS.batch_size
+    connections: int = _SEND_DEFAULTS.connections
+    rate: float = _SEND_DEFAULTS.rate
+    retries: int = _SEND_DEFAULTS.retries
+    retry_base_delay: float = _SEND_DEFAULTS.retry_base_delay
+    retry_max_delay: float = _SEND_DEFAULTS.retry_max_delay
+    max_consecutive_failures: int = _SEND_DEFAULTS.max_consecutive_failures
     limit: int | None = None  # most recipients to take from `pending` in this run
     build_processes: int | None = None  # processes building messages; None = decide (sendjob.build_processes)
 

@@ -216,6 +216,14 @@ def build_processes(requested: int | None, to_send: int, needs_mime: bool) -> in
     return 1 if cpus >= 2 and needs_mime and to_send >= 2000 else 0
 
 
+def _close_quietly(closable) -> None:
+    """Close a transport or builder; a failure to close must not hide the run's outcome."""
+    try:
+        closable.close()
+    except Exception:  # noqa: BLE001
+        pass
+
+
 # --- results --------------------------------------------------------------------------------------
 
 @dataclass
@@ -439,7 +447,8 @@ class SendJob:
             before = ledger.counts(send.id)
             opened: list = []
             try:
-                transports, refused = self._open_transports(options.connections, opened)
+                transports, refused = self._open_transports(options.connections)
+                opened.extend(transports)
                 only_ids = ledger.retry_ids(send.id) if retry else None
                 prepared = ledger.prepare_run(send.id, retry_failed=retry)
                 report = RunReport(send=send, stats=RunStats(), counts=before, skipped=send.skipped,
@@ -479,10 +488,7 @@ class SendJob:
                 raise
             finally:
                 for t in opened:
-                    try:
-                        t.close()
-                    except Exception:  # noqa: BLE001 — closing must not hide the run's outcome
-                        pass
+                    _close_quietly(t)
             counts_after = ledger.counts(send.id)
             open_rows = counts_after[PENDING] + counts_after[SENDING] + counts_after[DEFERRED]
             ledger.set_send_state(send.id, "finished" if not open_rows and not ledger.failed_transient(send.id)
@@ -495,27 +501,31 @@ class SendJob:
                 raise stats.error
             return report
 
-    def _open_transports(self, connections: int, opened: list) -> tuple[list["Transport"], str | None]:
-        """Open the run's transports (each is appended to `opened` for closing); connection and login
-        problems show here, before anything is claimed.
+    def _open_transports(self, connections: int) -> tuple[list["Transport"], str | None]:
+        """Open the run's transports, so connection and login problems show before anything is claimed.
 
         The first must open. Extra connections the server turns away for now (a per-client
         connection limit, a 421 at the greeting) are left out; the run goes on with the ones it got,
-        and the reason comes back for the start-up message.
+        and the reason comes back for the start-up message. On any other error the ones already
+        open are closed before it is raised.
         """
-        transports = []
+        transports: list["Transport"] = []
         refused = None
-        for t in self.make_transports(connections):
-            try:
-                t.open()
-            except TransientTransportError as exc:
-                if not transports:
-                    raise
-                t.close()
-                refused = exc.message.rstrip(".")
-                continue
-            opened.append(t)
-            transports.append(t)
+        try:
+            for t in self.make_transports(connections):
+                try:
+                    t.open()
+                except TransientTransportError as exc:
+                    if not transports:
+                        raise
+                    t.close()
+                    refused = exc.message.rstrip(".")
+                    continue
+                transports.append(t)
+        except BaseException:
+            for t in transports:
+                _close_quietly(t)
+            raise
         return transports, refused
 
     # -- test sends ------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import os
@@ -107,16 +108,10 @@ class OutboxTransport(Transport):
         target = self.folder / eml_name(msg)
         # Write beside the target and rename: a reader never sees half a file, a re-send replaces it.
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".eml", dir=self.folder)
-        try:
+        with _removed_on_error(tmp):
             with os.fdopen(fd, "wb") as fh:
                 fh.write(msg.mime)  # type: ignore[arg-type]
             os.replace(tmp, target)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
         return target
 
     def _write_maildir(self, mime: bytes) -> Path:
@@ -125,14 +120,19 @@ class OutboxTransport(Transport):
         now = time.time()
         name = f"{int(now)}.M{int(now % 1 * 1e6)}P{os.getpid()}Q{next(self._counter)}.{self._host}"
         tmp, new = self.folder / "tmp" / name, self.folder / "new" / name
-        try:
+        with _removed_on_error(tmp):
             with open(tmp, "xb") as fh:
                 fh.write(mime.replace(b"\r\n", b"\n"))
             os.rename(tmp, new)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
         return new
+
+
+@contextlib.contextmanager
+def _removed_on_error(tmp: "str | Path"):
+    """Delete the half-written temporary file if writing or renaming it fails, then re-raise."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
