@@ -94,11 +94,12 @@ def run_child(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str,
     return proc.returncode, out.read().decode("utf-8", "replace"), wall, int(rss or 0)
 
 
-def digest_send(project: Path, connections: int, extra: list[str] = ()) -> dict:
-    """One fresh `digest send --yes` (state folder wiped first); rates, wall time and peak RSS."""
+def digest_send(project: Path, connections: int, extra: list[str] = (), env: dict[str, str] | None = None) -> dict:
+    """One fresh `digest send --yes` (state folder wiped first); rates, wall time and peak RSS.
+    `env` adds to the environment (e.g. DIGEST_SEND_BATCH_SIZE)."""
     shutil.rmtree(project / ".digest", ignore_errors=True)
     cmd = [sys.executable, "-m", "digest", "send", ISSUE, "--yes", "--connections", str(connections), *extra]
-    code, text, wall, rss = run_child(cmd, project, env_for())
+    code, text, wall, rss = run_child(cmd, project, {**env_for(), **(env or {})})
     m = SUMMARY_RATE.search(text)
     sent = re.search(r"sent\s+([\d,]+)", text)
     if code != 0 or not m or not sent:
