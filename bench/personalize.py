@@ -35,10 +35,10 @@ sys.path.insert(0, str(REPO / "src"))
 def setup():
     """Render the example issue once and prepare a Personalizer (the once-per-issue work)."""
     from digest.config import load_settings
-    from digest.issue import load_issue
-    from digest.personalize import Personalizer
-    from digest.render import render_issue
-    from digest.tokens import KeyRing
+    from digest.compose.issue import load_issue
+    from digest.delivery.personalize import Personalizer
+    from digest.compose.render import render_issue
+    from digest.audience.tokens import KeyRing
 
     settings = load_settings(REPO / "digest.toml", env={})
     rendered = render_issue(load_issue(ISSUE), settings)
@@ -48,7 +48,7 @@ def setup():
 
 def recipients(n: int):
     """Generated subscribers, streamed (some non-ASCII names, every 10th on an IDN domain)."""
-    from digest.subscribers import Subscriber
+    from digest.audience.subscribers import Subscriber
 
     for i in range(n):
         name = NAMES[i % len(NAMES)]
@@ -77,7 +77,7 @@ def run(personalizer, subscribers, build) -> tuple[float, float, int, int]:
 
 def interleaved_round(personalizer, skeleton, n_fast: int, n_ref: int, blocks: int = 50):
     """Both ways in alternating blocks, so that both see the same load on a shared machine."""
-    from digest.message import reference_mime
+    from digest.delivery.mime import reference_mime
 
     fast_subs, ref_subs = enumerate(recipients(n_fast)), enumerate(recipients(n_ref))
     fast = [0.0, 0.0, 0, 0]
@@ -100,7 +100,7 @@ def decoded(raw: bytes) -> tuple:
 
 def sanity(personalizer, skeleton, n: int = 20) -> None:
     """Both ways must produce the same message, or the comparison means nothing."""
-    from digest.message import reference_mime
+    from digest.delivery.mime import reference_mime
 
     for i, sub in enumerate(recipients(n)):
         msg = personalizer.message_for(sub, i)
@@ -116,7 +116,7 @@ def rss_kb() -> tuple[int, int]:
 
 def memory_child(n: int) -> None:
     """Stream n recipients through personalise + build in this (fresh) process; print memory figures."""
-    from digest.message import MimeSkeleton
+    from digest.delivery.mime import MimeSkeleton
 
     _, personalizer = setup()
     skeleton = MimeSkeleton(from_addr=personalizer.from_addr, reply_to=personalizer.reply_to)
@@ -141,7 +141,7 @@ def main() -> None:
         memory_child(args.memory_child)
         return
 
-    from digest.message import MimeSkeleton
+    from digest.delivery.mime import MimeSkeleton
 
     t = time.perf_counter()
     rendered, personalizer = setup()

@@ -41,8 +41,8 @@ def main() -> None:
 
     sys.path.insert(0, str(REPO / "src"))
     from digest.config import load_settings
-    from digest.issue import load_issue
-    from digest.render import compile_mjml, inline_css, render_issue
+    from digest.compose.issue import load_issue
+    from digest.compose.render import compile_mjml, inline_css, render_issue
 
     settings = load_settings(REPO / "digest.toml")
     issue = load_issue(REPO / "issues" / f"{ISSUE}.yaml")
@@ -52,7 +52,7 @@ def main() -> None:
 
     # Where the time goes: the MJML compile and the CSS inlining on their own.
     import jinja2  # noqa: F401  (already imported by render)
-    from digest import render as render_mod
+    from digest.compose import render as render_mod
 
     env = render_mod._environment(settings, settings.newsletter.assets_url)
     from markupsafe import Markup

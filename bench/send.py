@@ -112,8 +112,8 @@ def built_messages(project: Path, n: int) -> list[tuple[str, str, bytes]]:
     """n of digest's own messages for the example issue, built in advance (for the raw loops)."""
     os.environ["DIGEST_UNSUBSCRIBE_KEYS"] = KEYS
     from digest.config import load_settings
-    from digest.ledger import RecipientRow
-    from digest.sendjob import SendJob
+    from digest.store.ledger import RecipientRow
+    from digest.delivery.job import SendJob
 
     settings = load_settings(project / "digest.toml", env={})
     job = SendJob(settings, ISSUE, list_path=project / "list.csv")
@@ -127,7 +127,7 @@ def mailmerge_files(folder: Path, project: Path, port: int, n: int) -> list[str]
     """mailmerge's own config, template (the issue's text + HTML) and database; returns its arguments."""
     os.environ["DIGEST_UNSUBSCRIBE_KEYS"] = KEYS
     from digest.config import load_settings
-    from digest.sendjob import SendJob
+    from digest.delivery.job import SendJob
 
     settings = load_settings(project / "digest.toml", env={})
     job = SendJob(settings, ISSUE)

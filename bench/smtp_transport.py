@@ -23,8 +23,8 @@ from smtp_raw import (HOST, FastDataSMTP, build_messages, interleaved_rounds, on
                       smtp_sink, threaded)
 
 from digest.config import load_settings  # noqa: E402
-from digest.ledger import Ledger  # noqa: E402
-from digest.sender import RunOptions, SendLoop  # noqa: E402
+from digest.store.ledger import Ledger  # noqa: E402
+from digest.delivery.loop import RunOptions, SendLoop  # noqa: E402
 from digest.transports.base import OutgoingMessage  # noqa: E402
 from digest.transports.smtp import SMTPTransport  # noqa: E402
 

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from digest.cli import cli
-from digest.issue import load_issue
-from digest.render import render_issue
+from digest.compose.issue import load_issue
+from digest.compose.render import render_issue
 
 from .conftest import EXAMPLE_ISSUE
 

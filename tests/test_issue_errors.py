@@ -8,8 +8,8 @@ import pytest
 
 from digest.config import load_settings
 from digest.errors import ConfigError, IssueError, RenderError
-from digest.issue import find_issue, load_issue
-from digest.render import render_issue
+from digest.compose.issue import find_issue, load_issue
+from digest.compose.render import render_issue
 
 GOOD = """subject: Hello
 title: A title

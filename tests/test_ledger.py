@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 from digest.errors import LedgerError
-from digest.ledger import MIGRATIONS, Ledger, Outcome
+from digest.store.ledger import MIGRATIONS, Ledger, Outcome
 
 
 def rows(n, start=1):

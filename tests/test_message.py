@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from digest.message import (MessageError, MimeSkeleton, build_mime, needs_smtputf8,
+from digest.delivery.mime import (MessageError, MimeSkeleton, build_mime, needs_smtputf8,
                             reference_mime)
 from digest.transports.base import OutgoingMessage
 
@@ -368,7 +368,7 @@ def test_segment_cache_reuses_encodings_and_keeps_content_exact():
 
 
 def test_segment_cache_output_decodes_like_a_whole_body_encoding():
-    from digest.message import _qp
+    from digest.delivery.mime import _qp
 
     template = ("<table>" + "".join(f"<tr><td>row {i} café = {'z' * (i % 90)}</td></tr>" for i in range(60))
                 + "<tr><td>%s</td></tr></table>\n")

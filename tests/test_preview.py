@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from digest.errors import ConfigError
-from digest.preview_dark import emulate_color_scheme
+from digest.preview.dark import emulate_color_scheme
 from tests.conftest import EXAMPLE_ISSUE
 
 UTC = dt.timezone.utc
@@ -66,7 +66,7 @@ def _with_schedule(project: Path, lines: str) -> None:
 
 
 def _state(settings, now):
-    from digest.preview_project import PreviewProject
+    from digest.preview.project import PreviewProject
 
     listing = PreviewProject(settings, now=lambda: now).listing()
     (entry,) = [e for e in listing["issues"] if e["slug"] == EXAMPLE_ISSUE]
@@ -87,7 +87,7 @@ def test_states_draft_scheduled_due_and_expired_follow_the_clock(project, settin
 
 
 def test_sent_state_comes_from_the_ledger(project, settings):
-    from digest.ledger import Ledger, Outcome
+    from digest.store.ledger import Ledger, Outcome
 
     with Ledger.for_settings(settings) as ledger:
         send = ledger.create_send(EXAMPLE_ISSUE, content_fp="c", list_fp="l", settings_fp="s", list_path="x.csv",
@@ -112,7 +112,7 @@ def test_a_damaged_ledger_does_not_break_the_list(project, settings):
 
 
 def test_a_broken_issue_is_listed_with_its_file_and_line(project, settings):
-    from digest.preview_project import PreviewProject
+    from digest.preview.project import PreviewProject
 
     (project / "issues" / "2024-02-draft.yaml").write_text(
         "subject: Hello\ntitle: Next\ndate: 2024-02-01\nsections:\n  - title: One\n    bodyy: x\n", encoding="utf-8")
@@ -125,7 +125,7 @@ def test_a_broken_issue_is_listed_with_its_file_and_line(project, settings):
 
 
 def test_issues_are_listed_newest_first(project, settings):
-    from digest.preview_project import PreviewProject
+    from digest.preview.project import PreviewProject
 
     source = (project / "issues" / f"{EXAMPLE_ISSUE}.yaml").read_text(encoding="utf-8")
     for slug, date in [("2024-03-spring", "2024-03-01"), ("2022-06-old", "2022-06-01")]:
@@ -139,21 +139,21 @@ def test_issues_are_listed_newest_first(project, settings):
 
 @pytest.fixture
 def counted_renders(monkeypatch):
-    import digest.render
+    import digest.compose.render
 
     calls = []
-    real = digest.render.render_issue
+    real = digest.compose.render.render_issue
 
     def counting(issue, settings, **kw):
         calls.append(issue.slug)
         return real(issue, settings, **kw)
 
-    monkeypatch.setattr(digest.render, "render_issue", counting)
+    monkeypatch.setattr(digest.compose.render, "render_issue", counting)
     return calls
 
 
 def test_an_issue_is_rendered_once_per_change(project, settings, counted_renders):
-    from digest.preview_project import PreviewProject
+    from digest.preview.project import PreviewProject
 
     preview = PreviewProject(settings)
     for email in (None, "fatima.elamrani@example.com", "thijs.jansen@example.org"):
@@ -173,7 +173,7 @@ def test_an_issue_is_rendered_once_per_change(project, settings, counted_renders
 
 
 def test_a_same_size_rewrite_within_one_clock_tick_is_still_seen(project, settings):
-    from digest.preview_project import PreviewProject
+    from digest.preview.project import PreviewProject
 
     preview = PreviewProject(settings)
     path = project / "templates" / "newsletter.txt.j2"
@@ -184,7 +184,7 @@ def test_a_same_size_rewrite_within_one_clock_tick_is_still_seen(project, settin
 
 
 def test_changed_settings_are_reloaded_and_a_broken_file_is_shown_then_recovered(project, settings):
-    from digest.preview_project import PreviewProject
+    from digest.preview.project import PreviewProject
 
     preview = PreviewProject(settings)
     toml = project / "digest.toml"
@@ -218,7 +218,7 @@ def test_changed_settings_are_reloaded_and_a_broken_file_is_shown_then_recovered
 ])
 def test_render_errors_name_their_file_and_line(project, settings, file, old, new, where, text):
     from digest.errors import DigestError
-    from digest.preview_project import PreviewProject
+    from digest.preview.project import PreviewProject
 
     path = project / file.format(slug=EXAMPLE_ISSUE)
     source = path.read_text(encoding="utf-8")
@@ -237,7 +237,7 @@ def test_render_errors_name_their_file_and_line(project, settings, file, old, ne
 
 
 def test_without_a_subscriber_list_the_example_reader_is_used_and_the_page_says_why(project, settings):
-    from digest.preview_project import PreviewProject
+    from digest.preview.project import PreviewProject
 
     (project / "subscribers.example.csv").unlink()
     preview = PreviewProject(settings).frame_preview(EXAMPLE_ISSUE, None)
@@ -247,7 +247,7 @@ def test_without_a_subscriber_list_the_example_reader_is_used_and_the_page_says_
 
 
 def test_the_issue_named_on_the_command_line_can_live_outside_the_issues_folder(project, settings):
-    from digest.preview import start_preview
+    from digest.preview.server import start_preview
 
     outside = project / "drafts" / "2024-05-side-project.yaml"
     outside.parent.mkdir()
@@ -263,7 +263,7 @@ def test_the_issue_named_on_the_command_line_can_live_outside_the_issues_folder(
 
 
 def test_subscriber_search_is_server_side_and_capped(project, settings):
-    from digest.preview_subscribers import SEARCH_LIMIT, SubscriberIndex
+    from digest.preview.subscribers import SEARCH_LIMIT, SubscriberIndex
 
     path = project / "big.csv"
     path.write_text("email,name\n" + "".join(f"reader{i}@example.org,Reader {i}\n" for i in range(500)),
@@ -284,7 +284,7 @@ def test_subscriber_search_is_server_side_and_capped(project, settings):
 
 @pytest.fixture
 def server(settings):
-    from digest.preview import start_preview
+    from digest.preview.server import start_preview
 
     srv = start_preview(settings, port=0, poll_interval=0.05)
     srv.serve_in_thread()
@@ -443,8 +443,8 @@ def test_saving_a_file_sends_a_change_event(server, project):
 
 
 def test_a_taken_default_port_moves_on_and_a_taken_explicit_port_is_an_error(settings):
-    from digest.preview import DEFAULT_PORT, PreviewError, bind_server
-    from digest.preview_project import PreviewProject
+    from digest.preview.server import DEFAULT_PORT, PreviewError, bind_server
+    from digest.preview.project import PreviewProject
 
     project = PreviewProject(settings)
     blocker = socket.socket()

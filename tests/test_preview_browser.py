@@ -38,7 +38,7 @@ def browser():
 
 @pytest.fixture
 def server(settings):
-    from digest.preview import start_preview
+    from digest.preview.server import start_preview
 
     srv = start_preview(settings, port=0, poll_interval=0.1)
     srv.serve_in_thread()
@@ -244,7 +244,7 @@ def test_light_and_dark_do_not_follow_the_viewers_own_setting(browser, server):
 
 
 def test_the_page_survives_a_server_restart_on_the_same_port(page, server, settings):
-    from digest.preview import start_preview
+    from digest.preview.server import start_preview
 
     frame = open_issue(page, server)
     port = server.port

@@ -8,9 +8,9 @@ from pathlib import Path
 import lxml.html
 import pytest
 
-from digest.issue import load_issue
-from digest.render import render_issue
-from digest.slots import SlotText, slot
+from digest.compose.issue import load_issue
+from digest.compose.render import render_issue
+from digest.compose.slots import SlotText, slot
 
 SEED = Path(__file__).parent / "data" / "seed_issue.txt"
 ISSUE = "issues/2023-12-learning-innovation-highlights.yaml"

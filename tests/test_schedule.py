@@ -22,11 +22,11 @@ from freezegun import freeze_time
 
 from digest.cli import cli
 from digest.config import load_settings
-from digest.ledger import Ledger, ledger_path
-from digest.schedule import (DRAFT, DUE, EXPIRED, SCHEDULED, STATE_FAILED, STATE_SENDING, STATE_SENT, DueLock,
+from digest.store.ledger import Ledger, ledger_path
+from digest.schedule.due import (DRAFT, DUE, EXPIRED, SCHEDULED, STATE_FAILED, STATE_SENDING, STATE_SENT, DueLock,
                              ScheduleLedger, describe, format_when, humanize, run_due, schedule_entries)
-from digest.sender import RunOptions
-from digest.sendjob import SendLock
+from digest.delivery.loop import RunOptions
+from digest.delivery.job import SendLock
 
 from .conftest import EXAMPLE_ISSUE
 
@@ -166,8 +166,8 @@ def test_digest_schedule_lists_states_in_the_local_zone_sorted_by_send_at(proj, 
 
 
 def test_classify_failures_left_for_retry_and_a_partly_sent_expired_issue():
-    from digest.ledger import SendRow
-    from digest.schedule import Entry, classify
+    from digest.store.ledger import SendRow
+    from digest.schedule.due import Entry, classify
 
     row = SendRow(id=1, slug="x", content_fp="", list_fp="", settings_fp="", list_path="", subject="", audience=30,
                   skipped={}, state="stopped", created_at="", started_at="", finished_at=None)
@@ -214,7 +214,7 @@ def test_not_sent_before_send_at_then_sent_once_after_it(proj):
 def test_a_send_started_by_hand_before_send_at_is_resumed_only_from_send_at(proj):
     write_issue(proj, send_at="2024-01-11T09:00+01:00")
     settings = settings_of(proj)
-    from digest.sendjob import SendJob
+    from digest.delivery.job import SendJob
     SendJob(settings, SLUG).run(RunOptions.from_settings(settings.send, limit=5))
     assert sum(delivered(proj).values()) == 5
 

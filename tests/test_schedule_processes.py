@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from digest.config import load_settings
-from digest.ledger import Ledger, ledger_path
+from digest.store.ledger import Ledger, ledger_path
 from tests.smtp_server import smtp_server, smtp_server_factory  # noqa: F401
 
 from .conftest import EXAMPLE_ISSUE

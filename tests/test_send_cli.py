@@ -307,10 +307,10 @@ def test_wrong_password_stops_at_once(project, smtp_server_factory, monkeypatch,
 
 def test_unsubscribe_with_a_signed_token(sendproject, capsys):
     from digest.config import load_settings
-    from digest.personalize import Personalizer
-    from digest.render import render_issue
-    from digest.issue import find_issue, load_issue
-    from digest.tokens import KeyRing
+    from digest.delivery.personalize import Personalizer
+    from digest.compose.render import render_issue
+    from digest.compose.issue import find_issue, load_issue
+    from digest.audience.tokens import KeyRing
 
     project, server, addresses = sendproject
     settings = load_settings(project / "digest.toml")
@@ -327,8 +327,8 @@ def test_unsubscribe_with_a_signed_token(sendproject, capsys):
 
 def test_builder_process_builds_the_same_messages(sendproject):
     from digest.config import load_settings
-    from digest.sender import RunOptions
-    from digest.sendjob import SendJob
+    from digest.delivery.loop import RunOptions
+    from digest.delivery.job import SendJob
 
     project, server, addresses = sendproject
     settings = load_settings(project / "digest.toml")

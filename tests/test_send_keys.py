@@ -28,7 +28,7 @@ def test_real_transport_refuses_the_development_key(project):
     assert "DIGEST_UNSUBSCRIBE_KEYS is not set: the unsubscribe links would be signed with the public " \
            "development key" in str(result.exception)
     # Refused before the audience was fixed: no send was started in the ledger.
-    from digest.ledger import Ledger
+    from digest.store.ledger import Ledger
 
     path = project / ".digest" / "ledger.sqlite3"
     if path.exists():

@@ -7,8 +7,8 @@ import threading
 import pytest
 
 from digest.errors import TransientTransportError, TransportAuthError
-from digest.ledger import Ledger
-from digest.sender import RunOptions, SendLoop, TokenBucket, backoff_delay
+from digest.store.ledger import Ledger
+from digest.delivery.loop import RunOptions, SendLoop, TokenBucket, backoff_delay
 from digest.transports.base import OutgoingMessage, SendResult, Status, Transport
 
 
@@ -234,8 +234,8 @@ def test_backoff_grows_and_caps():
 
 
 def test_log_progress_prints_every_n_messages_or_seconds():
-    from digest.progress import LogProgress
-    from digest.sender import RunStats
+    from digest.cli.progress import LogProgress
+    from digest.delivery.loop import RunStats
 
     clock = FakeClock()
     lines: list[str] = []
@@ -255,8 +255,8 @@ def test_log_progress_prints_every_n_messages_or_seconds():
 def test_terminal_progress_redraws_one_line():
     import io
 
-    from digest.progress import TerminalProgress
-    from digest.sender import RunStats
+    from digest.cli.progress import TerminalProgress
+    from digest.delivery.loop import RunStats
 
     clock = FakeClock()
     out = io.StringIO()

@@ -14,7 +14,7 @@ from digest.cli import cli
 from digest.errors import SubscriberError
 from email_validator import EmailNotValidError, validate_email
 
-from digest.subscribers import (
+from digest.audience.subscribers import (
     ListReport,
     Subscriber,
     filter_audience,
@@ -275,7 +275,7 @@ def test_idn_unicode_and_punycode_are_the_same_person(tmp_path):
 def test_idn_keys_follow_the_rules_the_mail_is_sent_by(tmp_path):
     # IDNA 2008 / UTS 46, as email-validator and the message headers use: 'straße' is its own
     # domain (xn--strae-oqa), not another spelling of 'strasse' (the IDNA 2003 mapping).
-    from digest.message import header_address
+    from digest.delivery.mime import header_address
 
     path = write(tmp_path, "email\nlea@straße.example\nlea@strasse.example\nLEA@XN--STRAE-OQA.example\n")
     subs, report = read(path)
@@ -472,7 +472,7 @@ def test_cli_check_reports_the_encoding_and_the_tag_audience(listdir):
 
 
 def test_cli_check_counts_suppressed_addresses_from_the_ledger(listdir):
-    ledger_mod = pytest.importorskip("digest.ledger")
+    ledger_mod = pytest.importorskip("digest.store.ledger")
     from digest.config import load_settings
 
     write(listdir, CHECK_LIST, "list.csv")
@@ -484,7 +484,7 @@ def test_cli_check_counts_suppressed_addresses_from_the_ledger(listdir):
 
 
 def test_cli_check_without_ledger_module_says_so(listdir, monkeypatch):
-    monkeypatch.setitem(sys.modules, "digest.ledger", None)  # makes `from .ledger import …` an ImportError
+    monkeypatch.setitem(sys.modules, "digest.store.ledger", None)  # makes `from .ledger import …` an ImportError
     write(listdir, CHECK_LIST, "list.csv")
     result = CliRunner().invoke(cli, ["subscribers", "check"])
     assert result.exit_code == 0, result.output

@@ -8,7 +8,7 @@ import pytest
 
 from digest.config import load_settings
 from digest.errors import ConfigError
-from digest.tokens import DEV_KID, KeyRing, TokenError
+from digest.audience.tokens import DEV_KID, KeyRing, TokenError
 
 K1 = "k1:" + "s" * 43
 K2 = "k2:" + "t" * 43

@@ -1,5 +1,5 @@
 """`python -m digest` runs the CLI."""
 
-from .cli import main
+from digest.cli import main
 
 main()

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from digest.errors import ConfigError
 
 CONFIG_FILENAME = "digest.toml"
 ENV_PREFIX = "DIGEST_"

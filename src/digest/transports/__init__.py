@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import difflib
 
-from ..errors import ConfigError
+from digest.errors import ConfigError
 
 # name → "module:Class". Imported only when chosen, so `digest --help` stays fast.
 REGISTRY: dict[str, str] = {

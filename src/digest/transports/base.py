@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..config import Settings
+    from digest.config import Settings
 
 
 class Status(str, enum.Enum):

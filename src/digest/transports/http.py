@@ -28,18 +28,18 @@ import requests
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
-from .. import __version__
-from ..config import load_section, secret
-from ..errors import (
+from digest import __version__
+from digest.config import load_section, secret
+from digest.errors import (
     ConfigError,
     PermanentTransportError,
     TransientTransportError,
     TransportAuthError,
 )
-from .base import OutgoingMessage, SendResult, Status, Transport
+from digest.transports.base import OutgoingMessage, SendResult, Status, Transport
 
 if typing.TYPE_CHECKING:  # pragma: no cover
-    from ..config import Settings
+    from digest.config import Settings
 
 BODY_EXCERPT = 500  # characters of a provider's answer kept in error messages and ledger reasons
 

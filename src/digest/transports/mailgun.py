@@ -14,9 +14,9 @@ import json
 from dataclasses import dataclass
 from typing import Sequence
 
-from ..errors import ConfigError
-from .base import OutgoingMessage, SendResult, Status
-from .http import (
+from digest.errors import ConfigError
+from digest.transports.base import OutgoingMessage, SendResult, Status
+from digest.transports.http import (
     APIRequest,
     APIResponse,
     HTTPSettings,

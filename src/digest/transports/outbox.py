@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from ..addresses import address_key
-from ..config import load_section
-from ..errors import ConfigError, PermanentTransportError, TransientTransportError
-from .base import OutgoingMessage, SendResult, Status, Transport
+from digest.audience.addresses import address_key
+from digest.config import load_section
+from digest.errors import ConfigError, PermanentTransportError, TransientTransportError
+from digest.transports.base import OutgoingMessage, SendResult, Status, Transport
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..config import Settings
+    from digest.config import Settings
 
 FORMATS = ("eml", "maildir")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]+")

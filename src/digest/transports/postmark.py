@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from ..errors import PermanentTransportError, TransportAuthError
-from .base import OutgoingMessage, SendResult, Status
-from .http import (
+from digest.errors import PermanentTransportError, TransportAuthError
+from digest.transports.base import OutgoingMessage, SendResult, Status
+from digest.transports.http import (
     APIRequest,
     APIResponse,
     HTTPSettings,

@@ -16,8 +16,8 @@ import email.utils
 from dataclasses import dataclass
 from typing import Sequence
 
-from .base import OutgoingMessage, SendResult, Status
-from .http import (
+from digest.transports.base import OutgoingMessage, SendResult, Status
+from digest.transports.http import (
     APIRequest,
     APIResponse,
     HTTPSettings,

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from ..config import load_section, secret
-from ..errors import (ConfigError, DigestError, PermanentTransportError, TransientTransportError,
+from digest.config import load_section, secret
+from digest.errors import (ConfigError, DigestError, PermanentTransportError, TransientTransportError,
                       TransportAuthError)
-from .base import OutgoingMessage, SendResult, Status, Transport
+from digest.transports.base import OutgoingMessage, SendResult, Status, Transport
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..config import Settings
+    from digest.config import Settings
 
 SECURITY_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 

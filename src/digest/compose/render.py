@@ -18,13 +18,13 @@ from urllib.parse import urljoin, urlparse
 import jinja2
 from markupsafe import Markup
 
-from . import markdown
-from .errors import RenderError
-from .issue import Issue
-from .slots import SlotText, content_to_slots, slot
+from digest.compose import markdown
+from digest.errors import RenderError
+from digest.compose.issue import Issue
+from digest.compose.slots import SlotText, content_to_slots, slot
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .config import Settings
+    from digest.config import Settings
 
 GMAIL_CLIP_BYTES = 102 * 1024  # Gmail hides everything after ~102 KB of HTML behind "[Message clipped]"
 

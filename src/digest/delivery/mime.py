@@ -22,9 +22,9 @@ import time
 from datetime import datetime, timezone
 from typing import Callable, Iterable
 
-from .addresses import idna_domain
-from .errors import DigestError
-from .transports.base import OutgoingMessage
+from digest.audience.addresses import idna_domain
+from digest.errors import DigestError
+from digest.transports.base import OutgoingMessage
 
 MAX_LINE = 78        # RFC 5322 SHOULD (header lines, excluding CRLF)
 HARD_LINE = 998      # RFC 5322 MUST

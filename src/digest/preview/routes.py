@@ -11,13 +11,13 @@ from importlib import resources
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .errors import DigestError
-from .preview_dark import MODES
-from .preview_project import NotFound
-from .render import GMAIL_CLIP_BYTES
+from digest.errors import DigestError
+from digest.preview.dark import MODES
+from digest.preview.project import NotFound
+from digest.compose.render import GMAIL_CLIP_BYTES
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .preview import PreviewServer
+    from digest.preview.server import PreviewServer
 
 KEEPALIVE_SECONDS = 15.0  # a comment line on idle event streams, so a dead tab is noticed
 _ASSET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*\.(html|css|js|svg|png)$")
@@ -28,10 +28,10 @@ EMAIL_CSP = "script-src 'none'; object-src 'none'; base-uri 'none'; form-action 
 
 
 def package_asset(name: str) -> bytes | None:
-    """A file shipped in digest/preview_assets (None for names outside it)."""
+    """A file shipped in digest/preview/assets (None for names outside it)."""
     if not _ASSET_NAME.match(name):
         return None
-    resource = resources.files("digest").joinpath("preview_assets", name)
+    resource = resources.files("digest.preview").joinpath("assets", name)
     try:
         return resource.read_bytes()
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
@@ -185,7 +185,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
         self._send(200, page.encode("utf-8"), "text/html; charset=utf-8", {"Content-Security-Policy": EMAIL_CSP})
 
     def _eml(self, slug: str, email: str | None) -> None:
-        from .message import build_mime
+        from digest.delivery.mime import build_mime
 
         project = self.server.project
         try:

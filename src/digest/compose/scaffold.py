@@ -7,10 +7,10 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import IssueError
+from digest.errors import IssueError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .config import Settings
+    from digest.config import Settings
 
 TEMPLATE = '''# A new issue of {newsletter}. The fields are described in the README ("Issue files").
 subject: "{title_q}"

@@ -16,11 +16,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
-from .addresses import address_key
-from .errors import LedgerError
+from digest.audience.addresses import address_key
+from digest.errors import LedgerError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .config import Settings
+    from digest.config import Settings
 
 LEDGER_FILENAME = "ledger.sqlite3"
 
@@ -52,7 +52,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE recipients (
         id           INTEGER PRIMARY KEY,
         send_id      INTEGER NOT NULL REFERENCES sends(id) ON DELETE CASCADE,
-        key          TEXT NOT NULL,      -- digest.addresses.address_key(email)
+        key          TEXT NOT NULL,      -- digest.audience.addresses.address_key(email)
         email        TEXT NOT NULL,
         name         TEXT NOT NULL DEFAULT '',
         fields_json  TEXT NOT NULL DEFAULT '{}',

@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 from urllib.parse import quote
 
-from .errors import DigestError
-from .preview_http import PreviewHandler
-from .preview_project import POLL_INTERVAL, PreviewProject
-from .preview_status import Clock, default_now
+from digest.errors import DigestError
+from digest.preview.routes import PreviewHandler
+from digest.preview.project import POLL_INTERVAL, PreviewProject
+from digest.status import Clock, default_now
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .config import Settings
+    from digest.config import Settings
 
 HOST = "127.0.0.1"  # never all interfaces: the preview shows subscriber data and unpublished issues
 # 8025 is the usual web port of Mailpit/MailHog, which people run next to a newsletter tool to catch
@@ -132,7 +132,7 @@ def start_preview(settings: "Settings", *, issue: str | None = None, port: int |
                   poll_interval: float = POLL_INTERVAL, on_change: Callable[[list[Path]], None] | None = None,
                   on_error: Callable[[str, str], None] | None = None, now: Clock = default_now) -> PreviewServer:
     """Bind the preview server and start watching files; the caller runs serve_forever() and stop()."""
-    from .issue import find_issue, issue_paths
+    from digest.compose.issue import find_issue, issue_paths
 
     extra: tuple[Path, ...] = ()
     start_path = "/"

@@ -28,15 +28,15 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from .locks import FileLock
-from .errors import DigestError, SendLockedError
-from .ledger import DEFERRED, FAILED, PENDING, SENDING, SENT, SKIPPED, Ledger, SendRow, ledger_path
+from digest.store.locks import FileLock
+from digest.errors import DigestError, SendLockedError
+from digest.store.ledger import DEFERRED, FAILED, PENDING, SENDING, SENT, SKIPPED, Ledger, SendRow, ledger_path
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .config import Settings
-    from .issue import Issue
-    from .sender import RunOptions, RunStats
-    from .sendjob import RunReport
+    from digest.config import Settings
+    from digest.compose.issue import Issue
+    from digest.delivery.loop import RunOptions, RunStats
+    from digest.delivery.job import RunReport
 
 # Issue states, as `digest schedule` shows them.
 DRAFT, SCHEDULED, DUE, STATE_SENDING, STATE_SENT, STATE_FAILED, EXPIRED = (
@@ -198,8 +198,8 @@ _SEND_AT_LINE = re.compile(r"^send_at\s*:", re.MULTILINE)
 
 def schedule_entries(settings: "Settings", now: datetime, *, ledger: ScheduleLedger | None = None) -> list[Entry]:
     """Every issue in the issues folder with its state at `now`, sorted by send_at."""
-    from .issue import issue_paths, load_issue
-    from .sendjob import SendLock
+    from digest.compose.issue import issue_paths, load_issue
+    from digest.delivery.job import SendLock
 
     _require_aware(now)
     own = None
@@ -483,7 +483,7 @@ def _run_due(settings, now, options, clock, log, progress, on_result, stop, tran
 
 def _send_one(settings, entry: Entry, options, clock: Clock, log, progress, stop: threading.Event,
               transport, note, ledger_book) -> DueResult:
-    from .sendjob import SendJob
+    from digest.delivery.job import SendJob
 
     slug = entry.slug
     moment = clock()

@@ -9,14 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .addresses import address_key
-from .errors import SubscriberError
-from .issue import load_issue
-from .render import GMAIL_CLIP_BYTES, render_issue
+from digest.audience.addresses import address_key
+from digest.errors import SubscriberError
+from digest.compose.issue import load_issue
+from digest.compose.render import GMAIL_CLIP_BYTES, render_issue
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .config import Settings
-    from .subscribers import Subscriber
+    from digest.config import Settings
+    from digest.audience.subscribers import Subscriber
 
 
 @dataclass
@@ -34,7 +34,7 @@ class BuildResult:
 
 def example_subscriber() -> "Subscriber":
     """The reader used when there is no list to take one from."""
-    from .subscribers import Subscriber
+    from digest.audience.subscribers import Subscriber
 
     return Subscriber(email="reader@example.org", name="Example Reader",
                       fields={"email": "reader@example.org", "name": "Example Reader", "first_name": "Example"},
@@ -43,7 +43,7 @@ def example_subscriber() -> "Subscriber":
 
 def pick_subscriber(settings: "Settings", as_email: str | None, list_path: Path | None = None) -> tuple["Subscriber", Path | None]:
     """The subscriber a preview/build is personalised for: --as EMAIL from the list, else its first row."""
-    from .subscribers import read_subscribers
+    from digest.audience.subscribers import read_subscribers
 
     path = list_path or settings.path("subscribers")
     if not path.is_file():
@@ -63,7 +63,7 @@ def pick_subscriber(settings: "Settings", as_email: str | None, list_path: Path 
 
 def signer_for(settings: "Settings", *, allow_dev_key: bool):
     """The unsubscribe-token key ring from the environment (a dev key only where allowed)."""
-    from .tokens import KeyRing
+    from digest.audience.tokens import KeyRing
 
     return KeyRing.from_env(settings.unsubscribe.keys_env, allow_dev_key=allow_dev_key)
 
@@ -95,8 +95,8 @@ def _write_atomically(target: Path, files: dict[str, bytes], assets: dict[str, P
 def build_issue(settings: "Settings", issue_path: Path, *, out_dir: Path | None = None,
                 as_email: str | None = None, list_path: Path | None = None) -> BuildResult:
     """Render an issue; write its web version (html + text) and one subscriber's message.eml."""
-    from .message import build_mime
-    from .personalize import Personalizer
+    from digest.delivery.mime import build_mime
+    from digest.delivery.personalize import Personalizer
 
     issue = load_issue(issue_path)
     rendered = render_issue(issue, settings)                    # the email: images on assets_url

@@ -7,11 +7,11 @@ import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
-from .errors import DigestError
+from digest.errors import DigestError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .config import Settings
-    from .issue import Issue
+    from digest.config import Settings
+    from digest.compose.issue import Issue
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class SendStates:
         self.error: str | None = None
         self._ledger = None
         try:
-            from .ledger import Ledger, ledger_path
+            from digest.store.ledger import Ledger, ledger_path
 
             path = ledger_path(settings)
             if path.is_file():  # no ledger yet: nothing was ever sent; never create one from a preview

@@ -6,7 +6,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from .errors import LedgerError
+from digest.errors import LedgerError
 
 
 class FileLock:

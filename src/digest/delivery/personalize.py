@@ -9,14 +9,14 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Protocol
 
-from .addresses import address_key
-from .errors import ConfigError, MergeError
-from .transports.base import OutgoingMessage
+from digest.audience.addresses import address_key
+from digest.errors import ConfigError, MergeError
+from digest.transports.base import OutgoingMessage
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .config import Settings
-    from .render import Rendered
-    from .subscribers import Subscriber
+    from digest.config import Settings
+    from digest.compose.render import Rendered
+    from digest.audience.subscribers import Subscriber
 
 # Values computed per recipient by digest itself; every other field comes from the list.
 COMPUTED_FIELDS = frozenset({"unsubscribe_url", "web_version_url", "email"})

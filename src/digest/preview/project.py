@@ -19,15 +19,15 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Iterator
 from urllib.parse import quote
 
-from .errors import DigestError, SubscriberError
-from .preview_dark import emulate_color_scheme
-from .preview_status import Clock, IssueState, SendStates, default_now, issue_state
-from .preview_subscribers import SubscriberIndex
+from digest.errors import DigestError, SubscriberError
+from digest.preview.dark import emulate_color_scheme
+from digest.status import Clock, IssueState, SendStates, default_now, issue_state
+from digest.preview.subscribers import SubscriberIndex
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .config import Settings
-    from .issue import Issue
-    from .render import Rendered
+    from digest.config import Settings
+    from digest.compose.issue import Issue
+    from digest.compose.render import Rendered
 
 POLL_INTERVAL = 0.3  # seconds between scans of the watched files: a change shows within ~0.5 s
 HASH_LIMIT = 256 * 1024  # files up to this size are compared by content too, not only by mtime
@@ -74,7 +74,7 @@ class FramePreview:
     message: object          # digest.transports.base.OutgoingMessage
     rendered: "Rendered"
     preheader: str
-    subscriber: object       # digest.subscribers.Subscriber
+    subscriber: object       # digest.audience.subscribers.Subscriber
     in_audience: bool
     warnings: tuple[str, ...]
 
@@ -134,7 +134,7 @@ class PreviewProject:
                 self._reload_settings()
             list_path = self.settings.path("subscribers")
             if any(p != list_path for p in changed):
-                from .render import forget_compiled_templates
+                from digest.compose.render import forget_compiled_templates
 
                 # Jinja's own reload check is by mtime; a same-second rewrite must not be missed.
                 forget_compiled_templates()
@@ -147,7 +147,7 @@ class PreviewProject:
         return changed
 
     def _reload_settings(self) -> None:
-        from .config import load_settings
+        from digest.config import load_settings
 
         try:
             self.settings = load_settings(self.config_path)
@@ -172,7 +172,7 @@ class PreviewProject:
 
     def issue_files(self) -> dict[str, Path]:
         """slug → file for every issue in the issues folder (plus one named on the command line)."""
-        from .issue import issue_paths
+        from digest.compose.issue import issue_paths
 
         files = {p.stem: p for p in issue_paths(self.settings)}
         for extra in self.extra_issues:
@@ -187,7 +187,7 @@ class PreviewProject:
         return path
 
     def _load(self, path: Path) -> tuple["Issue | None", DigestError | None]:
-        from .issue import load_issue
+        from digest.compose.issue import load_issue
 
         stamp = _stamp(path)
         cached = self._issues.get(path)
@@ -229,8 +229,8 @@ class PreviewProject:
 
     def render(self, slug: str) -> "Rendered":
         """The issue rendered once per change (a render error is cached and raised, too)."""
-        from .issue import load_issue
-        from .render import render_issue
+        from digest.compose.issue import load_issue
+        from digest.compose.render import render_issue
 
         with self._lock:
             if self.settings_error is not None:
@@ -247,8 +247,8 @@ class PreviewProject:
             return rendered
 
     def _personalizer(self, slug: str, rendered: "Rendered"):
-        from .build import signer_for
-        from .personalize import Personalizer
+        from digest.compose.build import signer_for
+        from digest.delivery.personalize import Personalizer
 
         if self._signer is None:
             self._signer = signer_for(self.settings, allow_dev_key=True)
@@ -259,7 +259,7 @@ class PreviewProject:
 
     def _subscriber(self, email: str | None) -> tuple[object, list[str]]:
         """The subscriber to personalise for, and what to tell the page when it is not the one asked for."""
-        from .build import example_subscriber
+        from digest.compose.build import example_subscriber
 
         list_path = self.settings.path("subscribers")
         listed = self.subscribers.search(list_path, "", limit=1)
@@ -279,7 +279,7 @@ class PreviewProject:
 
     def frame_preview(self, slug: str, email: str | None) -> FramePreview:
         """The issue personalised for one subscriber (the list's first when `email` is None)."""
-        from .subscribers import in_audience
+        from digest.audience.subscribers import in_audience
 
         with self._lock:
             rendered = self.render(slug)
@@ -305,7 +305,7 @@ class PreviewProject:
         The issue is rendered once, with the real assets_url, so the source view and the HTML size are
         those of the message that will be sent; only the frame's copy is rewritten.
         """
-        from .render import _asset_url  # the same joining rule the templates' `asset` filter uses
+        from digest.compose.render import _asset_url  # the same joining rule the templates' `asset` filter uses
 
         issue = rendered.issue
         base = self.settings.newsletter.assets_url

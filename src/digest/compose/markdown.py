@@ -8,7 +8,7 @@ from functools import lru_cache
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from .slots import content_to_slots, repair_encoded_slots
+from digest.compose.slots import content_to_slots, repair_encoded_slots
 
 TEXT_WIDTH = 72
 

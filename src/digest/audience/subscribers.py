@@ -23,8 +23,8 @@ from types import MappingProxyType
 
 from email_validator import EmailNotValidError, validate_email
 
-from .addresses import address_key
-from .errors import SubscriberError
+from digest.audience.addresses import address_key
+from digest.errors import SubscriberError
 
 MAX_PROBLEMS = 1000  # problems kept in memory per report; every one is still counted
 TAG_SEPARATORS = re.compile(r"[;|,]")  # inside the tags cell: "members; climate" or "members|dei"
@@ -49,7 +49,7 @@ class Subscriber:
     fields: Mapping[str, str] = field(hash=False)  # every column by normalised header name
     tags: frozenset[str] = frozenset()  # case-folded
     line: int = 0  # physical line in the file where the row starts (1-based)
-    # Identity of the person (case-insensitive, IDN-insensitive): digest.addresses.address_key(email).
+    # Identity of the person (case-insensitive, IDN-insensitive): digest.audience.addresses.address_key(email).
     # Computed once here (or passed in by whoever already has it) — a list of 200,000 needs it for
     # every row, in dedupe, suppression and the ledger.
     key: str = field(default="", compare=False)

@@ -12,8 +12,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .addresses import address_key
-from .errors import SubscriberError
+from digest.audience.addresses import address_key
+from digest.errors import SubscriberError
 
 SEARCH_LIMIT = 20  # matches returned per search: the picker shows a short list, never the whole file
 
@@ -58,7 +58,7 @@ class SubscriberIndex:
         self._picked: dict[tuple, object] = {}
 
     def _current(self, path: Path) -> _Index:
-        from .subscribers import ListReport, read_subscribers
+        from digest.audience.subscribers import ListReport, read_subscribers
 
         stamp = _stamp(path)
         if self._index is not None and self._index_path == path and self._index.stamp == stamp:
@@ -97,7 +97,7 @@ class SubscriberIndex:
 
     def find(self, path: Path, email: str):
         """The Subscriber with this address (by address_key), or None when the list has none."""
-        from .subscribers import read_subscribers
+        from digest.audience.subscribers import read_subscribers
 
         key = address_key(email)
         with self._lock:

@@ -16,15 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
-from .locks import FileLock
-from .errors import ConfigError, DigestError, LedgerError, SendLockedError, TransientTransportError
-from .ledger import DEFERRED, PENDING, SENDING, SENT, Ledger, RecipientRow, SendRow, ledger_path
-from .sender import RunOptions, RunStats, SendLoop
+from digest.store.locks import FileLock
+from digest.errors import ConfigError, DigestError, LedgerError, SendLockedError, TransientTransportError
+from digest.store.ledger import DEFERRED, PENDING, SENDING, SENT, Ledger, RecipientRow, SendRow, ledger_path
+from digest.delivery.loop import RunOptions, RunStats, SendLoop
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .config import Settings
-    from .subscribers import Subscriber
-    from .transports.base import OutgoingMessage, SendResult, Transport
+    from digest.config import Settings
+    from digest.audience.subscribers import Subscriber
+    from digest.transports.base import OutgoingMessage, SendResult, Transport
 
 
 # --- the per-issue lock ---------------------------------------------------------------------------
@@ -82,7 +82,7 @@ def list_fingerprint(path: Path, tags: Sequence[str]) -> str:
             while chunk := fh.read(1 << 20):
                 h.update(chunk)
     except OSError as exc:
-        from .errors import SubscriberError
+        from digest.errors import SubscriberError
         raise SubscriberError(f"cannot read subscriber list {path}: {exc.strerror}.",
                               "check [paths] subscribers or --to") from exc
     h.update(b"\0tags:" + ",".join(sorted(t.casefold() for t in tags)).encode("utf-8"))
@@ -121,7 +121,7 @@ class AudienceCounts:
 
 def subscriber_from_row(row: RecipientRow) -> "Subscriber":
     """Rebuild a Subscriber from its ledger row (resume never re-reads the CSV)."""
-    from .subscribers import Subscriber
+    from digest.audience.subscribers import Subscriber
 
     return Subscriber(email=row.email, name=row.name, fields=row.fields, tags=frozenset(row.tags), line=row.line,
                       key=row.key)
@@ -135,7 +135,7 @@ def make_build(personalizer, needs_mime: bool, *, strip_parts: bool = False) -> 
     `strip_parts` drops the html/text strings once the MIME bytes hold them (only the bytes need to
     travel back from a builder process).
     """
-    from .message import MimeSkeleton
+    from digest.delivery.mime import MimeSkeleton
 
     skeleton = MimeSkeleton(from_addr=personalizer.from_addr, reply_to=personalizer.reply_to)
     replace = dataclasses.replace
@@ -280,10 +280,10 @@ class SendJob:
 
     def __init__(self, settings: "Settings", issue_ref: str, *, list_path: Path | None = None,
                  tags: Sequence[str] = (), transport: str | None = None):
-        from .tokens import KeyRing
-        from .issue import find_issue, load_issue
-        from .personalize import Personalizer
-        from .render import render_issue
+        from digest.audience.tokens import KeyRing
+        from digest.compose.issue import find_issue, load_issue
+        from digest.delivery.personalize import Personalizer
+        from digest.compose.render import render_issue
 
         self.settings = settings
         self.issue = load_issue(find_issue(settings, issue_ref))
@@ -305,7 +305,7 @@ class SendJob:
 
     def transport_class(self):
         """The Transport subclass this job sends with (--transport, else [send] transport)."""
-        from .transports import transport_class
+        from digest.transports import transport_class
 
         return transport_class(self.transport_name)
 
@@ -322,7 +322,7 @@ class SendJob:
         Every kept row is checked for missing merge fields (MergeError names field and line) before
         the caller commits anything.
         """
-        from .subscribers import ListReport, read_subscribers
+        from digest.audience.subscribers import ListReport, read_subscribers
 
         report = ListReport()
         for sub in read_subscribers(self.list_path, report=report, tags=self.tags or None):
@@ -345,7 +345,7 @@ class SendJob:
 
     def preview(self) -> Preview:
         """Count the audience and build one sample message; writes nothing, sends nothing."""
-        from .message import build_mime
+        from digest.delivery.mime import build_mime
 
         counts = AudienceCounts()
         send: SendRow | None = None
@@ -401,7 +401,7 @@ class SendJob:
         `on_audience(list_path)` is called before a new send reads the whole list into the ledger
         (seconds for a big list), `on_start(report)` once the transports are open.
         """
-        from .tokens import GENERATE_HINT
+        from digest.audience.tokens import GENERATE_HINT
 
         if self.signer.is_dev and self.transport_class().reaches_people:
             env = self.settings.unsubscribe.keys_env
@@ -532,8 +532,8 @@ class SendJob:
 
     def send_test(self, addresses: Sequence[str]) -> list[tuple["OutgoingMessage", "SendResult"]]:
         """Send the issue with the test subject prefix to `addresses`; the ledger is not touched."""
-        from .personalize import Personalizer
-        from .subscribers import Subscriber, read_subscribers
+        from digest.delivery.personalize import Personalizer
+        from digest.audience.subscribers import Subscriber, read_subscribers
 
         personalizer = Personalizer(self.rendered, self.settings, self.signer,
                                     subject_prefix=self.settings.send.test_subject_prefix, source=self.list_path)
@@ -570,6 +570,6 @@ class SendJob:
 
     @staticmethod
     def _key(address: str) -> str:
-        from .addresses import address_key
+        from digest.audience.addresses import address_key
 
         return address_key(address)

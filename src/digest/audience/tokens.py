@@ -17,8 +17,8 @@ import os
 import re
 from typing import Mapping
 
-from .addresses import address_key
-from .errors import ConfigError, DigestError
+from digest.audience.addresses import address_key
+from digest.errors import ConfigError, DigestError
 
 DEFAULT_ENV = "DIGEST_UNSUBSCRIBE_KEYS"
 MAC_BYTES = 16            # 128-bit truncated HMAC-SHA256

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .errors import DigestError
+from digest import __version__
+from digest.errors import DigestError
 
 
 class AppContext:
@@ -27,7 +27,7 @@ class AppContext:
     def settings(self):
         """The loaded Settings (loaded on first use)."""
         if self._settings is None:
-            from .config import load_settings
+            from digest.config import load_settings
 
             self._settings = load_settings(self.config)
         return self._settings
@@ -56,8 +56,8 @@ def cli(ctx: click.Context, config: str | None, debug: bool) -> None:
 @pass_app
 def build(app: AppContext, issue: str, out_dir: str | None, as_email: str | None, list_path: str | None) -> None:
     """Render ISSUE (a slug or a path) into OUT/<slug>/: index.html, index.txt and message.eml."""
-    from .build import build_issue
-    from .issue import find_issue
+    from digest.compose.build import build_issue
+    from digest.compose.issue import find_issue
 
     settings = app.settings
     result = build_issue(settings, find_issue(settings, issue), out_dir=Path(out_dir) if out_dir else None,
@@ -74,7 +74,7 @@ def build(app: AppContext, issue: str, out_dir: str | None, as_email: str | None
 @pass_app
 def new(app: AppContext, title: str) -> None:
     """Create a new issue file for TITLE in the issues folder, dated today."""
-    from .scaffold import new_issue
+    from digest.compose.scaffold import new_issue
 
     path = new_issue(app.settings, title)
     click.echo(f"created {_display(path)} — edit it, then: digest preview {path.stem}")
@@ -88,7 +88,7 @@ def new(app: AppContext, title: str) -> None:
 @pass_app
 def preview(app: AppContext, issue: str | None, port: int | None, no_open: bool) -> None:
     """Live preview of the issues (or ISSUE) in a browser, served on 127.0.0.1; re-renders on save."""
-    from .preview import DEFAULT_PORT, open_browser, start_preview
+    from digest.preview.server import DEFAULT_PORT, open_browser, start_preview
 
     def changed(paths: list[Path]) -> None:
         click.echo("changed: " + ", ".join(_display(p) for p in paths[:5]) + (" …" if len(paths) > 5 else ""))
@@ -126,7 +126,7 @@ def subscribers() -> None:
 @pass_app
 def subscribers_check(app: AppContext, file: Path | None, strict: bool, tags: tuple[str, ...]) -> None:
     """Read FILE (default: [paths] subscribers) and list every problem with its line; send nothing."""
-    from .subscribers import ListReport, read_subscribers
+    from digest.audience.subscribers import ListReport, read_subscribers
 
     settings = app.settings
     path = file or settings.path("subscribers")
@@ -165,7 +165,7 @@ def subscribers_check(app: AppContext, file: Path | None, strict: bool, tags: tu
 def _suppressed_keys(settings) -> tuple[set[str], str | None]:
     """address_keys on the ledger's suppression list, and a note when they could not be counted."""
     try:
-        from .ledger import Ledger, ledger_path
+        from digest.store.ledger import Ledger, ledger_path
     except ImportError:
         return set(), "not counted: this digest has no ledger module yet"
     if not ledger_path(settings).exists():
@@ -224,7 +224,7 @@ def send(app: AppContext, issue: str | None, list_path: Path | None, tags: tuple
     With --due (and no ISSUE): send or resume every issue whose send_at has passed and whose
     not_after has not, without asking; see `digest schedule`.
     """
-    from .sendjob import SendJob
+    from digest.delivery.job import SendJob
 
     if due:
         extra = [flag for flag, given in (("ISSUE", issue), ("--to", list_path), ("--tag", tags), ("--limit", limit),
@@ -281,7 +281,7 @@ def _schedule_note(issue) -> str | None:
 def schedule(app: AppContext) -> None:
     """List every issue and its state, by send_at: draft, scheduled (when; in how long), due,
     sending n/N, sent, failed (why) or expired. Times in this machine's zone (TZ) and as written."""
-    from .schedule import describe, format_when, real_clock, schedule_entries
+    from digest.schedule.due import describe, format_when, real_clock, schedule_entries
 
     now = real_clock()
     entries = schedule_entries(app.settings, now)
@@ -303,9 +303,9 @@ def _send_due(app: AppContext, *, rate, connections, transport_name) -> None:
     import threading
     from datetime import datetime
 
-    from .progress import make_progress
-    from .schedule import format_when, humanize, real_clock, run_due
-    from .sender import RunOptions
+    from digest.cli.progress import make_progress
+    from digest.schedule.due import format_when, humanize, real_clock, run_due
+    from digest.delivery.loop import RunOptions
 
     settings = app.settings
     options = RunOptions.from_settings(settings.send, rate=rate, connections=connections)
@@ -372,7 +372,7 @@ def retry(app: AppContext, issue: str, rate: float | None, connections: int | No
 
     Permanent refusals (e.g. 550 no such user) stay failed. Same exit codes as `digest send`.
     """
-    from .sendjob import SendJob
+    from digest.delivery.job import SendJob
 
     job = SendJob(app.settings, issue, transport=transport_name)
     _run_send(app, job, limit=None, rate=rate, connections=connections, resume_changed=resume_changed, retry=True)
@@ -381,9 +381,9 @@ def retry(app: AppContext, issue: str, rate: float | None, connections: int | No
 def _run_send(app: AppContext, job, *, limit, rate, connections, resume_changed, retry: bool = False) -> None:
     import time
 
-    from .errors import DigestError as _DigestError
-    from .progress import make_progress
-    from .sender import RunOptions
+    from digest.errors import DigestError as _DigestError
+    from digest.cli.progress import make_progress
+    from digest.delivery.loop import RunOptions
 
     options = RunOptions.from_settings(app.settings.send, limit=limit, rate=rate, connections=connections)
     tty = sys.stderr.isatty()
@@ -528,9 +528,9 @@ def _send_test(job, addresses: list[str]) -> None:
 @pass_app
 def status(app: AppContext, issue: str, show_all: bool) -> None:
     """Show ISSUE's send in the ledger: counts, and the failed and deferred recipients with their errors."""
-    from .errors import LedgerError
-    from .ledger import Ledger, ledger_path
-    from .sendjob import SendLock
+    from digest.errors import LedgerError
+    from digest.store.ledger import Ledger, ledger_path
+    from digest.delivery.job import SendLock
 
     settings = app.settings
     path = ledger_path(settings)
@@ -539,7 +539,7 @@ def status(app: AppContext, issue: str, show_all: bool) -> None:
     with Ledger(path, readonly=True) as ledger:
         send = ledger.get_send(issue)
         if send is None:
-            from .issue import find_issue, load_issue
+            from digest.compose.issue import find_issue, load_issue
 
             slug = load_issue(find_issue(settings, issue)).slug
             send = ledger.get_send(slug)
@@ -587,7 +587,7 @@ def status(app: AppContext, issue: str, show_all: bool) -> None:
 @pass_app
 def unsubscribe(app: AppContext, emails: tuple[str, ...], token: str | None, reason: str) -> None:
     """Add EMAIL(s) to the suppression list, or the address in a signed --token (for a one-click endpoint)."""
-    from .ledger import Ledger
+    from digest.store.ledger import Ledger
 
     settings = app.settings
     if not emails and not token:
@@ -597,8 +597,8 @@ def unsubscribe(app: AppContext, emails: tuple[str, ...], token: str | None, rea
     if token:
         from email.utils import parseaddr
 
-        from .personalize import _slugify
-        from .tokens import KeyRing
+        from digest.delivery.personalize import _slugify
+        from digest.audience.tokens import KeyRing
 
         nl = settings.newsletter
         domain = parseaddr(nl.from_)[1].rpartition("@")[2].lower()
@@ -625,8 +625,8 @@ def suppress_import(app: AppContext, file: Path, reason: str) -> None:
     """Add the addresses in FILE (CSV: email[,reason]; a header row is optional)."""
     import csv
 
-    from .errors import SubscriberError
-    from .ledger import Ledger
+    from digest.errors import SubscriberError
+    from digest.store.ledger import Ledger
 
     rows: list[tuple[str, str]] = []
     try:
@@ -656,7 +656,7 @@ def suppress_export(app: AppContext, file: Path | None) -> None:
     """Write the suppression list as CSV (email,reason,source,created_at) to FILE or standard output."""
     import csv
 
-    from .ledger import Ledger, ledger_path
+    from digest.store.ledger import Ledger, ledger_path
 
     path = ledger_path(app.settings)
     out = open(file, "w", newline="", encoding="utf-8") if file else sys.stdout
@@ -680,7 +680,7 @@ def suppress_export(app: AppContext, file: Path | None) -> None:
 @pass_app
 def suppress_list(app: AppContext) -> None:
     """Show the suppression list."""
-    from .ledger import Ledger, ledger_path
+    from digest.store.ledger import Ledger, ledger_path
 
     path = ledger_path(app.settings)
     n = 0
@@ -697,7 +697,7 @@ def suppress_list(app: AppContext) -> None:
 @pass_app
 def suppress_remove(app: AppContext, emails: tuple[str, ...]) -> None:
     """Take EMAIL(s) off the suppression list (e.g. someone subscribed again)."""
-    from .ledger import Ledger
+    from digest.store.ledger import Ledger
 
     with Ledger.for_settings(app.settings) as ledger:
         for address in emails:

@@ -19,10 +19,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from .config import SendSettings
-from .errors import PermanentTransportError, TransientTransportError, TransportAuthError, TransportError
-from .ledger import DEFERRED, FAILED, PENDING, SENT, Ledger, Outcome, RecipientRow
-from .transports.base import OutgoingMessage, SendResult, Status, Transport
+from digest.config import SendSettings
+from digest.errors import PermanentTransportError, TransientTransportError, TransportAuthError, TransportError
+from digest.store.ledger import DEFERRED, FAILED, PENDING, SENT, Ledger, Outcome, RecipientRow
+from digest.transports.base import OutgoingMessage, SendResult, Status, Transport
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]

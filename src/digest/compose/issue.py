@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import yaml
 
-from .errors import IssueError
+from digest.errors import IssueError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .config import Settings
+    from digest.config import Settings
 
 ISSUE_SUFFIXES = (".yaml", ".yml")
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")

@@ -1,0 +1,1 @@
+"""One issue to many readers: the job, the batch loop, personalising, MIME."""

@@ -1,0 +1,1 @@
+"""`digest preview`: the live browser preview on 127.0.0.1."""

@@ -1,0 +1,1 @@
+"""Scheduled sends: the `digest send --due` runner."""
