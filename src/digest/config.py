@@ -262,42 +262,54 @@ def find_config(start: Path | None = None) -> Path | None:
     return None
 
 
+def _read_toml(config_path: Path) -> dict[str, Any]:
+    """The parsed settings file; a missing file or bad TOML is a ConfigError naming it."""
+    if not config_path.is_file():
+        raise ConfigError(f"settings file {config_path} does not exist.",
+                          "create it (`digest init` writes one with every setting) or drop --config")
+    try:
+        return tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{config_path}: not valid TOML: {exc}.", "fix the line it names") from None
+
+
+def _check_section_names(raw: dict[str, Any], where: str) -> None:
+    """Every top-level table must be a known section (a misspelt one would be ignored otherwise)."""
+    allowed = sorted([*SECTIONS, *TRANSPORT_SECTIONS])
+    for key in raw:
+        if key not in SECTIONS and key not in TRANSPORT_SECTIONS:
+            guess = difflib.get_close_matches(key, allowed, n=1)
+            did = f" Did you mean [{guess[0]}]?" if guess else ""
+            raise ConfigError(f"{where}: unknown section [{key}].{did}", f"allowed sections: {', '.join(allowed)}")
+
+
+def _check_values(loaded: dict[str, Any], transports: dict[str, Any], where: str) -> None:
+    """Checks that span a field's type: merge defaults are text, [send] numbers are in range."""
+    for name, table in transports.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where} [{name}] must be a table of settings.")
+    for k, v in loaded["merge"].defaults.items():
+        if not isinstance(v, str):
+            raise ConfigError(f"{where} [merge] defaults.{k} = {v!r}: expected a string.")
+    send = loaded["send"]
+    if send.rate < 0 or send.connections < 1 or send.batch_size < 1:
+        raise ConfigError(f"{where} [send]: rate must be ≥ 0, connections and batch_size ≥ 1.")
+
+
 def load_settings(path: Path | str | None = None, env: typing.Mapping[str, str] | None = None) -> Settings:
     """Load settings: explicit path, else $DIGEST_CONFIG, else the nearest digest.toml, else defaults."""
     env = os.environ if env is None else env
     if path is None and env.get("DIGEST_CONFIG"):
         path = env["DIGEST_CONFIG"]
     config_path = Path(path).resolve() if path else find_config()
-    raw: dict[str, Any] = {}
-    if config_path is not None:
-        if not config_path.is_file():
-            raise ConfigError(f"settings file {config_path} does not exist.",
-                              "create it (see the README's 'Settings' section) or drop --config")
-        try:
-            raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{config_path}: not valid TOML: {exc}.", "fix the line it names")
+    raw = _read_toml(config_path) if config_path is not None else {}
     root = config_path.parent if config_path else Path.cwd().resolve()
-    allowed = sorted([*SECTIONS, *TRANSPORT_SECTIONS])
-    for key in raw:
-        if key not in SECTIONS and key not in TRANSPORT_SECTIONS:
-            guess = difflib.get_close_matches(key, allowed, n=1)
-            did = f" Did you mean [{guess[0]}]?" if guess else ""
-            raise ConfigError(f"{config_path.name if config_path else 'settings'}: unknown section [{key}].{did}",
-                              f"allowed sections: {', '.join(allowed)}")
+    _check_section_names(raw, config_path.name if config_path else "settings")
     _apply_env(raw, env)
     where = config_path.name if config_path else "built-in defaults"
     loaded = {name: load_section(cls, raw.get(name, {}), f"{where} [{name}]") for name, cls in SECTIONS.items()}
     transports = {name: raw[name] for name in TRANSPORT_SECTIONS if name in raw}
-    for name, table in transports.items():
-        if not isinstance(table, dict):
-            raise ConfigError(f"{where} [{name}] must be a table of settings.")
-    defaults = loaded["merge"].defaults
-    for k, v in defaults.items():
-        if not isinstance(v, str):
-            raise ConfigError(f"{where} [merge] defaults.{k} = {v!r}: expected a string.")
-    if loaded["send"].rate < 0 or loaded["send"].connections < 1 or loaded["send"].batch_size < 1:
-        raise ConfigError(f"{where} [send]: rate must be ≥ 0, connections and batch_size ≥ 1.")
+    _check_values(loaded, transports, where)
     return Settings(root=root, config_path=config_path, transports=transports, **loaded)
 
 
