@@ -18,69 +18,90 @@ CONFIG_FILENAME = "digest.toml"
 ENV_PREFIX = "DIGEST_"
 
 
+def setting(default: Any = dataclasses.MISSING, doc: str = "", *, factory: Any = None) -> Any:
+    """A settings field with its description: `metadata["doc"]` feeds the generated settings reference."""
+    if factory is not None:
+        return field(default_factory=factory, metadata={"doc": doc})
+    return field(default=default, metadata={"doc": doc})
+
+
 @dataclass
 class NewsletterSettings:
-    name: str = "My Newsletter"
-    from_: str = "My Newsletter <newsletter@example.org>"
-    reply_to: str | None = None
-    postal_address: str = "Example Organisation, 1 Example Street, 1000 AA Example City"
-    website: str = "https://example.org"
-    logo: str | None = None
-    assets_url: str = "https://example.org/newsletter/"  # where relative image paths are published
-    language: str = "en"
-    template: str = "newsletter"
-    why: str = "You are receiving this because you subscribed to our newsletter."
-    list_id: str | None = None  # defaults to a slug of the name on the From domain
+    name: str = setting("My Newsletter", "The newsletter's name: the line above each issue's title (unless the "
+                        "issue sets `kicker`), the footer, and the default List-Id.")
+    from_: str = setting("My Newsletter <newsletter@example.org>", "The From header of every message, e.g. "
+                         "`Innovation Hub News <innovationhub@example.org>`; also the envelope sender unless "
+                         "[send] bounce_address is set.")
+    reply_to: str | None = setting(None, "Optional Reply-To header, e.g. `Innovation Hub <hub@example.org>`.")
+    postal_address: str = setting("Example Organisation, 1 Example Street, 1000 AA Example City",
+                                  "Postal address shown in the footer (required by law for bulk mail).")
+    website: str = setting("https://example.org", "The newsletter's website: linked in the footer and from the logo.")
+    logo: str | None = setting(None, "Optional logo image shown above the title, 160 px wide, linked to `website`.")
+    assets_url: str = setting("https://example.org/newsletter/", "Where relative image paths are published: in the "
+                              "email, an image given by a relative path points here.")
+    language: str = setting("en", "Language of the email (`<html lang>`).")
+    template: str = setting("newsletter", "Template used unless an issue names one: templates/<name>.mjml.j2 and "
+                            "<name>.txt.j2.")
+    why: str = setting("You are receiving this because you subscribed to our newsletter.",
+                       "Footer line telling the reader why they get this email.")
+    list_id: str | None = setting(None, "Optional List-Id (default: a slug of the name on the From domain); also "
+                                  "the newsletter id signed into unsubscribe tokens.")
 
 
 @dataclass
 class ColorSettings:
-    brand: str = "#1f5f8b"
-    accent: str = "#f2c200"
-    text: str = "#222222"
-    background: str = "#f3f3f0"
-    card: str = "#ffffff"
-    link: str = "#1f5f8b"
-    dark_background: str = "#121212"
-    dark_card: str = "#1e1e1e"
-    dark_text: str = "#e8e8e8"
-    dark_link: str = "#8cc8f0"
+    brand: str = setting("#1f5f8b", "Headings, the kicker and call-to-action buttons.")
+    accent: str = setting("#f2c200", "The bar above the masthead.")
+    text: str = setting("#222222", "Body text.")
+    background: str = setting("#f3f3f0", "Background around the cards.")
+    card: str = setting("#ffffff", "Background of the cards (masthead, sections, footer block).")
+    link: str = setting("#1f5f8b", "Links.")
+    dark_background: str = setting("#121212", "Background around the cards in dark mode.")
+    dark_card: str = setting("#1e1e1e", "Background of the cards in dark mode.")
+    dark_text: str = setting("#e8e8e8", "Text in dark mode.")
+    dark_link: str = setting("#8cc8f0", "Links in dark mode.")
 
 
 @dataclass
 class UnsubscribeSettings:
-    url: str = "https://example.org/unsubscribe?token={token}"
-    mailto: str | None = None
-    web_version_url: str = "https://example.org/newsletter/{slug}.html"
-    keys_env: str = "DIGEST_UNSUBSCRIBE_KEYS"
+    url: str = setting("https://example.org/unsubscribe?token={token}", "Unsubscribe link of every message (footer "
+                       "and List-Unsubscribe); `{token}` is required and becomes the signed token.")
+    mailto: str | None = setting(None, "Optional address for a mailto: entry in List-Unsubscribe.")
+    web_version_url: str = setting("https://example.org/newsletter/{slug}.html", "The \"View in your browser\" "
+                                   "link; `{slug}` becomes the issue's slug.")
+    keys_env: str = setting("DIGEST_UNSUBSCRIBE_KEYS", "Name of the environment variable holding the unsubscribe "
+                            "signing keys (`kid:secret` pairs, comma-separated; the first signs).")
 
 
 @dataclass
 class PathSettings:
-    issues: str = "issues"
-    templates: str = "templates"
-    output: str = "out"
-    state: str = ".digest"
-    subscribers: str = "subscribers.csv"
+    issues: str = setting("issues", "Folder of the issue files (<slug>.yaml).")
+    templates: str = setting("templates", "Folder of the templates.")
+    output: str = setting("out", "Where `digest build` writes (<slug>/) and the outbox folder lives.")
+    state: str = setting(".digest", "Folder of the send ledger (ledger.sqlite3) and the locks.")
+    subscribers: str = setting("subscribers.csv", "The subscriber list (CSV).")
 
 
 @dataclass
 class MergeSettings:
-    defaults: dict = field(default_factory=lambda: {"first_name": "friend", "name": "friend"})
+    defaults: dict = setting(doc="Value of a merge field for a subscriber who leaves it empty (field = text).",
+                             factory=lambda: {"first_name": "friend", "name": "friend"})
 
 
 @dataclass
 class SendSettings:
-    transport: str = "outbox"
-    rate: float = 0.0  # messages per second over the whole run; 0 = as fast as the transport takes them
-    connections: int = 1
-    batch_size: int = 50
-    retries: int = 3
-    retry_base_delay: float = 1.0
-    retry_max_delay: float = 60.0
-    max_consecutive_failures: int = 25
-    test_subject_prefix: str = "[TEST] "
-    bounce_address: str | None = None
+    transport: str = setting("outbox", "How messages leave: outbox, smtp, postmark, sendgrid, mailgun or resend.")
+    rate: float = setting(0.0, "Messages per second over the whole run; 0 = as fast as the transport takes them.")
+    connections: int = setting(1, "Parallel connections (SMTP sessions or HTTP sessions), each in its own thread.")
+    batch_size: int = setting(50, "Recipients claimed in the ledger and handed to the transport at a time "
+                              "(capped by what the transport takes per call).")
+    retries: int = setting(3, "In-run retries of deferred messages (exponential backoff with jitter).")
+    retry_base_delay: float = setting(1.0, "First backoff delay in seconds; it doubles on each retry.")
+    retry_max_delay: float = setting(60.0, "Longest backoff delay in seconds.")
+    max_consecutive_failures: int = setting(25, "Stop (pause) the run, resumable, after this many failures in a row.")
+    test_subject_prefix: str = setting("[TEST] ", "Put before the subject of `digest send --test` messages.")
+    bounce_address: str | None = setting(None, "Optional envelope sender (MAIL FROM / return path); default: the "
+                                         "From address.")
 
 
 SECTIONS: dict[str, type] = {

@@ -29,7 +29,7 @@ from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
 from digest import __version__
-from digest.config import load_section, secret
+from digest.config import load_section, secret, setting
 from digest.errors import (
     ConfigError,
     PermanentTransportError,
@@ -48,12 +48,15 @@ BODY_EXCERPT = 500  # characters of a provider's answer kept in error messages a
 class HTTPSettings:
     """Settings every HTTP API transport has; each provider subclasses it with its own defaults."""
 
-    token_env: str = ""
-    base_url: str = ""
-    timeout: float = 60.0          # seconds to wait for the provider's answer (read timeout)
-    connect_timeout: float = 10.0  # seconds to establish the TCP/TLS connection
-    rate_limit_retries: int = 1    # in-transport retries of a 429 whose wait is short
-    max_inline_wait: float = 5.0   # longest Retry-After honoured by sleeping inside the transport
+    token_env: str = setting("", "Name of the environment variable holding the API token / key.")
+    base_url: str = setting("", "Where calls go: the provider's public API; change it for a regional endpoint, "
+                            "a proxy or a local test server.")
+    timeout: float = setting(60.0, "Seconds to wait for the provider's answer to one call (read timeout).")
+    connect_timeout: float = setting(10.0, "Seconds to establish the TCP/TLS connection.")
+    rate_limit_retries: int = setting(1, "How often a rate-limited call (HTTP 429) whose wait is short is retried "
+                                      "at once, inside the transport.")
+    max_inline_wait: float = setting(5.0, "Longest wait (seconds) the transport sleeps for such a retry; longer "
+                                     "waits are handed to the send loop.")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Sequence
 
+from digest.config import setting
 from digest.errors import ConfigError
 from digest.transports.base import OutgoingMessage, SendResult, Status
 from digest.transports.http import (
@@ -33,10 +34,11 @@ TO_LIMIT = 1000  # documented recipients per call in batch form (not reached: on
 class MailgunSettings(HTTPSettings):
     """[mailgun] in digest.toml."""
 
-    token_env: str = "MAILGUN_API_KEY"
-    domain: str = ""          # the sending domain registered at Mailgun, e.g. "mg.example.org"
-    region: str = "us"        # "us" or "eu": picks the API host unless base_url is set
-    base_url: str = ""        # default: the region's host
+    token_env: str = setting("MAILGUN_API_KEY", "Name of the environment variable holding the Mailgun API key.")
+    domain: str = setting("", "Required: the sending domain registered at Mailgun, e.g. `mg.example.org`.")
+    region: str = setting("us", "`us` or `eu`: picks api.mailgun.net or api.eu.mailgun.net unless base_url is set.")
+    base_url: str = setting("", "Where calls go (default: the region's host); set it for a proxy or a local test "
+                            "server.")
 
 
 def check_private_to(fields: Sequence[tuple[str, object]]) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from digest.audience.addresses import address_key
-from digest.config import load_section
+from digest.config import load_section, setting
 from digest.errors import ConfigError, PermanentTransportError, TransientTransportError
 from digest.transports.base import OutgoingMessage, SendResult, Status, Transport
 
@@ -30,8 +30,9 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]+")
 class OutboxSettings:
     """The [outbox] section of digest.toml."""
 
-    folder: str = "outbox"   # under [paths] output; an absolute path is used as is
-    format: str = "eml"      # "eml": one file per recipient, overwritten on re-send; "maildir": tmp/ → new/
+    folder: str = setting("outbox", "Folder under [paths] output; an absolute path is used as is.")
+    format: str = setting("eml", "`eml`: one .eml file per recipient, overwritten on re-send; `maildir`: a "
+                          "Maildir (tmp/, new/, cur/) a mail client can open.")
 
 
 def eml_name(msg: OutgoingMessage) -> str:

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
+from digest.config import setting
 from digest.errors import PermanentTransportError, TransportAuthError
 from digest.transports.base import OutgoingMessage, SendResult, Status
 from digest.transports.http import (
@@ -36,11 +37,13 @@ ACCOUNT_CODES = {10, 400, 401, 405, 412, 413}  # token, sender signature, accoun
 class PostmarkSettings(HTTPSettings):
     """[postmark] in digest.toml."""
 
-    token_env: str = "POSTMARK_TOKEN"       # server token (X-Postmark-Server-Token)
-    base_url: str = API_URL
-    message_stream: str = "broadcast"       # Postmark requires a broadcast stream for newsletters
-    tag: str | None = None                  # optional Postmark Tag on every message
-    track_opens: bool | None = None         # None = the server's setting
+    token_env: str = setting("POSTMARK_TOKEN", "Name of the environment variable holding the Postmark server "
+                             "token (sent as X-Postmark-Server-Token).")
+    base_url: str = setting(API_URL, "Where calls go: Postmark's API; change it for a proxy or a local test server.")
+    message_stream: str = setting("broadcast", "ID of the message stream: Postmark wants newsletters in a "
+                                  "broadcast stream.")
+    tag: str | None = setting(None, "Optional Postmark Tag on every message.")
+    track_opens: bool | None = setting(None, "Postmark open tracking on or off (default: the server's setting).")
 
 
 def build_request(messages: Sequence[OutgoingMessage], cfg: PostmarkSettings, token: str) -> APIRequest:

@@ -15,6 +15,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Sequence
 
+from digest.config import setting
 from digest.errors import ConfigError
 from digest.transports.base import OutgoingMessage, SendResult, Status
 from digest.transports.http import (
@@ -33,9 +34,10 @@ MAX_BATCH = 100  # Resend's documented limit per /emails/batch call
 class ResendSettings(HTTPSettings):
     """[resend] in digest.toml."""
 
-    token_env: str = "RESEND_API_KEY"
-    base_url: str = API_URL
-    batch_validation: str = "permissive"   # or "strict": one invalid item fails the whole call
+    token_env: str = setting("RESEND_API_KEY", "Name of the environment variable holding the Resend API key.")
+    base_url: str = setting(API_URL, "Where calls go: Resend's API; change it for a proxy or a local test server.")
+    batch_validation: str = setting("permissive", "`permissive`: an invalid message fails alone; `strict`: one "
+                                    "invalid message fails the whole call.")
 
 
 def idempotency_key(messages: Sequence[OutgoingMessage]) -> str:

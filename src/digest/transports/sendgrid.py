@@ -16,6 +16,7 @@ import email.utils
 from dataclasses import dataclass
 from typing import Sequence
 
+from digest.config import setting
 from digest.transports.base import OutgoingMessage, SendResult, Status
 from digest.transports.http import (
     APIRequest,
@@ -38,8 +39,9 @@ _FIELD_HEADERS = {"from", "to", "subject", "reply-to", "cc", "bcc", "content-typ
 class SendGridSettings(HTTPSettings):
     """[sendgrid] in digest.toml."""
 
-    token_env: str = "SENDGRID_API_KEY"
-    base_url: str = API_URL
+    token_env: str = setting("SENDGRID_API_KEY", "Name of the environment variable holding the SendGrid API key.")
+    base_url: str = setting(API_URL, "Where calls go: SendGrid's API; `https://api.eu.sendgrid.com` for EU-pinned "
+                            "accounts, or a proxy or a local test server.")
 
 
 def _email_object(name: str, addr: str, *, in_personalization: bool = False) -> dict:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from digest.config import load_section, secret
+from digest.config import load_section, secret, setting
 from digest.errors import (ConfigError, DigestError, PermanentTransportError, TransientTransportError,
                       TransportAuthError)
 from digest.transports.base import OutgoingMessage, SendResult, Status, Transport
@@ -28,15 +28,19 @@ SECURITY_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 class SMTPSettings:
     """The [smtp] section of digest.toml."""
 
-    host: str = "localhost"
-    port: int | None = None          # None: 587 for starttls, 465 for tls, 25 for none
-    security: str = "starttls"       # "starttls" (required, not opportunistic) | "tls" | "none"
-    username: str | None = None
-    password_env: str = "DIGEST_SMTP_PASSWORD"
-    timeout: float = 30.0            # seconds, for the connect and for every command/reply
-    allow_insecure_auth: bool = False
-    ca_file: str | None = None       # PEM file of the CA(s) to trust instead of the system store
-    local_hostname: str | None = None  # name sent in EHLO (default: this machine's FQDN)
+    host: str = setting("localhost", "SMTP server name (use the name on its TLS certificate).")
+    port: int | None = setting(None, "Server port; default by `security`: 587 for starttls, 465 for tls, 25 for none.")
+    security: str = setting("starttls", "`starttls`: plain connect, then STARTTLS, required (not opportunistic); "
+                            "`tls`: TLS from the first byte (port 465); `none`: no encryption (a relay on this "
+                            "machine or a test server).")
+    username: str | None = setting(None, "Log in with this user (AUTH); no login when unset.")
+    password_env: str = setting("DIGEST_SMTP_PASSWORD", "Name of the environment variable holding the password.")
+    timeout: float = setting(30.0, "Seconds allowed for connecting and for every reply.")
+    allow_insecure_auth: bool = setting(False, "Allow `username` with `security = \"none\"` (password sent "
+                                        "unencrypted): only for a trusted relay on this machine.")
+    ca_file: str | None = setting(None, "PEM file of the CA(s) to trust instead of the system's CA store (a "
+                                  "private CA or a self-signed certificate); relative to digest.toml's folder.")
+    local_hostname: str | None = setting(None, "Name sent in EHLO (default: this machine's fully qualified name).")
 
 
 # 5.1.x enhanced codes are about the *address*; 5.1.7/5.1.8 are about our sender, not the recipient.
