@@ -112,7 +112,7 @@ def built_messages(project: Path, n: int) -> list[tuple[str, str, bytes]]:
     """n of digest's own messages for the example issue, built in advance (for the raw loops)."""
     os.environ["DIGEST_UNSUBSCRIBE_KEYS"] = KEYS
     from digest.config import load_settings
-    from digest.store.ledger import RecipientRow
+    from digest.store.rows import RecipientRow
     from digest.delivery.job import SendJob
 
     settings = load_settings(project / "digest.toml", env={})

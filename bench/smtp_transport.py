@@ -24,8 +24,9 @@ from smtp_raw import (HOST, FastDataSMTP, build_messages, interleaved_rounds, on
 
 from digest.config import load_settings  # noqa: E402
 from digest.store.ledger import Ledger  # noqa: E402
-from digest.delivery.loop import RunOptions, SendLoop  # noqa: E402
-from digest.transports.base import OutgoingMessage  # noqa: E402
+from digest.delivery.options import RunOptions  # noqa: E402
+from digest.delivery.loop import SendLoop
+from digest.delivery.outgoing import OutgoingMessage  # noqa: E402
 from digest.transports.smtp import SMTPTransport  # noqa: E402
 
 

@@ -7,7 +7,9 @@ import sqlite3
 import pytest
 
 from digest.errors import LedgerError
-from digest.store.ledger import MIGRATIONS, Ledger, Outcome
+from digest.store.schema import MIGRATIONS
+from digest.store.ledger import Ledger
+from digest.store.rows import Outcome
 
 
 def rows(n, start=1):

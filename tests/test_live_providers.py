@@ -16,7 +16,8 @@ import time
 import pytest
 
 from digest.transports import transport_class
-from digest.transports.base import OutgoingMessage, Status
+from digest.delivery.outgoing import OutgoingMessage
+from digest.transports.base import Status
 
 from tests.fake_providers import TOKEN_ENV, settings_for
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from digest.clock import format_when
 from digest.errors import ConfigError
 from digest.preview.dark import emulate_color_scheme
 from tests.conftest import EXAMPLE_ISSUE
@@ -77,17 +78,21 @@ def test_states_draft_scheduled_due_and_expired_follow_the_clock(project, settin
     assert _state(settings, dt.datetime(2023, 12, 1, tzinfo=UTC))[0] == {"kind": "draft", "label": "draft"}
     _with_schedule(project, "send_at: 2023-12-21T09:00:00+01:00\nnot_after: 2023-12-22T18:00:00+01:00\n")
     state, listing = _state(settings, dt.datetime(2023, 12, 20, tzinfo=UTC))
-    assert state == {"kind": "scheduled", "label": "scheduled for 2023-12-21 09:00 +01:00"}
+    # The same state and the same time format as `digest schedule` (the one status model and formatter).
+    send_at = dt.datetime(2023, 12, 21, 9, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    assert state == {"kind": "scheduled", "label": f"scheduled for {format_when(send_at, as_written=False)}"}
     assert _state(settings, dt.datetime(2023, 12, 21, 12, tzinfo=UTC))[0]["kind"] == "due"
-    assert _state(settings, dt.datetime(2023, 12, 23, tzinfo=UTC))[0]["label"] == (
-        "not sent; too late since 2023-12-22 18:00 +01:00")
+    not_after = dt.datetime(2023, 12, 22, 18, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    assert _state(settings, dt.datetime(2023, 12, 23, tzinfo=UTC))[0] == {
+        "kind": "expired", "label": f"not sent; too late since {format_when(not_after, as_written=False)}"}
     # Looking never creates a ledger.
     assert not (project / ".digest" / "ledger.sqlite3").exists()
     assert listing["ledger_error"] is None
 
 
 def test_sent_state_comes_from_the_ledger(project, settings):
-    from digest.store.ledger import Ledger, Outcome
+    from digest.store.ledger import Ledger
+    from digest.store.rows import Outcome
 
     with Ledger.for_settings(settings) as ledger:
         send = ledger.create_send(EXAMPLE_ISSUE, content_fp="c", list_fp="l", settings_fp="s", list_path="x.csv",
@@ -98,8 +103,8 @@ def test_sent_state_comes_from_the_ledger(project, settings):
         ledger.set_send_state(send.id, "finished")
         finished = ledger.get_send(EXAMPLE_ISSUE).finished_at
     state, _ = _state(settings, dt.datetime(2030, 1, 1, tzinfo=UTC))
-    stamp = dt.datetime.fromisoformat(finished.replace("Z", "+00:00")).strftime("%Y-%m-%d %H:%M")
-    assert state == {"kind": "sent", "label": f"sent {stamp} UTC (1 of 2, 1 failed)"}
+    stamp = format_when(dt.datetime.fromisoformat(finished.replace("Z", "+00:00")), as_written=False)
+    assert state == {"kind": "sent", "label": f"sent {stamp} (1 of 2, 1 failed)"}
 
 
 def test_a_damaged_ledger_does_not_break_the_list(project, settings):

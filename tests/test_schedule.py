@@ -23,10 +23,13 @@ from freezegun import freeze_time
 from digest.cli import cli
 from digest.config import load_settings
 from digest.store.ledger import Ledger, ledger_path
-from digest.schedule.due import (DRAFT, DUE, EXPIRED, SCHEDULED, STATE_FAILED, STATE_SENDING, STATE_SENT, DueLock,
-                             ScheduleLedger, describe, format_when, humanize, run_due, schedule_entries)
-from digest.delivery.loop import RunOptions
-from digest.delivery.job import SendLock
+from digest.status import (DRAFT, DUE, EXPIRED, INTERRUPTED, SCHEDULED, STATE_FAILED, STATE_SENDING, STATE_SENT,
+                           describe, issue_statuses)
+from digest.store.locks import DueLock
+from digest.clock import format_when, humanize
+from digest.schedule.due import run_due
+from digest.delivery.options import RunOptions
+from digest.store.locks import SendLock
 
 from .conftest import EXAMPLE_ISSUE
 
@@ -92,7 +95,7 @@ def due(project: Path, now: datetime, **kw):
 
 
 def entry(project: Path, now: datetime, slug: str = SLUG):
-    return next(e for e in schedule_entries(settings_of(project), now) if e.slug == slug)
+    return next(e for e in issue_statuses(settings_of(project), now) if e.slug == slug)
 
 
 # --- times ----------------------------------------------------------------------------------------
@@ -111,7 +114,7 @@ def test_both_sides_of_the_autumn_change_are_different_instants_and_show_their_z
     write_issue(proj, "summer-time", send_at="2024-10-27T02:30+02:00")
     write_issue(proj, "winter-time", send_at="2024-10-27T02:30+01:00")
     now = at("2024-10-27T00:45Z")  # after 02:30 CEST (00:30Z), before 02:30 CET (01:30Z)
-    entries = {e.slug: e for e in schedule_entries(settings_of(proj), now)}
+    entries = {e.slug: e for e in issue_statuses(settings_of(proj), now)}
     assert entries["summer-time"].send_at == at("2024-10-27T00:30Z")
     assert entries["winter-time"].send_at - entries["summer-time"].send_at == timedelta(hours=1)
     assert entries["summer-time"].state == DUE
@@ -156,34 +159,37 @@ def test_digest_schedule_lists_states_in_the_local_zone_sorted_by_send_at(proj, 
     rows = [line.split() for line in lines[1:]]
     assert [r[0] for r in rows] == ["new-york", "early", "late", EXAMPLE_ISSUE, "broken"]
     by_slug = {line.split()[0]: line for line in lines[1:]}
-    assert "scheduled  Sun 2024-10-27 02:30 CEST (+02:00), in 1 day 18 h · not after Mon 2024-10-28 00:00 CET" \
+    assert "scheduled    Sun 2024-10-27 02:30 CEST (+02:00), in 1 day 18 h · not after Mon 2024-10-28 00:00 CET" \
         in by_slug["early"]
-    assert "scheduled  Sun 2024-10-27 02:30 CET (+01:00), in 1 day 19 h" in by_slug["late"]
+    assert "scheduled    Sun 2024-10-27 02:30 CET (+01:00), in 1 day 19 h" in by_slug["late"]
     assert "Sun 2024-10-27 02:00 CEST (+02:00) = 2024-10-26 20:00-04:00 as written" in by_slug["new-york"]
-    assert "draft      no send_at" in by_slug[EXAMPLE_ISSUE]
+    assert "draft        no send_at" in by_slug[EXAMPLE_ISSUE]
     # a broken file is a row, not a crash; paths are shown relative to the project
-    assert "failed     issues/broken.yaml:2: broken YAML: expected ',' or ']'" in by_slug["broken"]
+    assert "failed       issues/broken.yaml:2: broken YAML: expected ',' or ']'" in by_slug["broken"]
 
 
 def test_classify_failures_left_for_retry_and_a_partly_sent_expired_issue():
-    from digest.store.ledger import SendRow
-    from digest.schedule.due import Entry, classify
+    from digest.store.rows import SendRow
+    from digest.status import IssueStatus, classify
 
     row = SendRow(id=1, slug="x", content_fp="", list_fp="", settings_fp="", list_path="", subject="", audience=30,
                   skipped={}, state="stopped", created_at="", started_at="", finished_at=None)
     now = at("2024-01-11T12:00Z")
-    e = classify(Entry(slug="x", path=Path("x.yaml"), state=DRAFT, send_at=at("2024-01-11T09:00Z"), send=row,
-                       sent=28, total=30, open=0, failed=2), now, failed_transient=2)
+    e = classify(IssueStatus(slug="x", path=Path("x.yaml"), state=DRAFT, send_at=at("2024-01-11T09:00Z"), send=row,
+                             sent=28, total=30, open=0, failed=2, failed_transient=2), now)
     assert (e.state, e.runnable) == (STATE_FAILED, False)  # --due leaves them to `digest retry`
     assert e.reason == "28/30 sent; 2 failed and wait for `digest retry x`"
 
-    e = classify(Entry(slug="x", path=Path("x.yaml"), state=DRAFT, send_at=at("2024-01-11T09:00Z"),
-                       not_after=at("2024-01-11T11:00Z"), send=row, sent=20, total=30, open=8, failed=2),
-                 now, failed_transient=2)
+    e = classify(IssueStatus(slug="x", path=Path("x.yaml"), state=DRAFT, send_at=at("2024-01-11T09:00Z"),
+                             not_after=at("2024-01-11T11:00Z"), send=row, sent=20, total=30, open=8, failed=2,
+                             failed_transient=2), now)
     assert (e.state, e.runnable, e.reason) == (EXPIRED, False, "20/30 sent, 10 not sent")
 
-    e = classify(Entry(slug="x", path=Path("x.yaml"), state=DRAFT, send_at=at("2024-01-11T09:00Z"),
-                       send=row, sent=20, total=30, open=10), now)
+    e = classify(IssueStatus(slug="x", path=Path("x.yaml"), state=DRAFT, send_at=at("2024-01-11T09:00Z"),
+                             send=row, sent=20, total=30, open=10), now)
+    assert (e.state, e.runnable, e.reason) == (INTERRUPTED, True, "20/30 sent")  # nobody is sending it now
+    e = classify(IssueStatus(slug="x", path=Path("x.yaml"), state=DRAFT, send_at=at("2024-01-11T09:00Z"),
+                             send=row, sent=20, total=30, open=10, running="4242"), now)
     assert (e.state, e.runnable, e.reason) == (STATE_SENDING, True, "20/30 sent")
 
 
@@ -220,7 +226,7 @@ def test_a_send_started_by_hand_before_send_at_is_resumed_only_from_send_at(proj
 
     before = at("2024-01-11T07:00Z")
     e = entry(proj, before)
-    assert e.state == STATE_SENDING and not e.runnable
+    assert e.state == INTERRUPTED and not e.runnable
     assert describe(e, before, AMS) == ("5/30 sent · started by hand; --due resumes it from "
                                         "Thu 2024-01-11 09:00 CET (+01:00), in 1 h")
     run = due(proj, before)
@@ -305,7 +311,7 @@ def test_an_interrupted_send_resumes_at_the_next_run_without_duplicates(proj):
     first = sum(delivered(proj).values())
     assert 10 <= first < READERS
     e = entry(proj, at("2024-01-11T08:01Z"))
-    assert e.state == STATE_SENDING and e.reason == f"{first}/{READERS} sent" and e.runnable
+    assert e.state == INTERRUPTED and e.reason == f"{first}/{READERS} sent" and e.runnable
 
     run = due(proj, at("2024-01-11T08:05Z"))
     assert [r.outcome for r in run.results] == ["sent"] and run.exit_code == 0
@@ -387,12 +393,12 @@ def test_schedule_tells_a_send_running_now_from_an_interrupted_one(proj):
     assert [r.outcome for r in run.results] == ["stopped"]
     now = at("2024-01-11T08:01Z")
     e = entry(proj, now)
-    assert e.state == STATE_SENDING and e.running is None
+    assert e.state == INTERRUPTED and e.running is None
     assert "not running (interrupted or stopped): the next --due run resumes it" in describe(e, now)
     lock = SendLock(settings_of(proj), SLUG).acquire()  # as a `digest send` running now holds it
     try:
         e = entry(proj, now)
-        assert e.running == str(os.getpid())
+        assert e.state == STATE_SENDING and e.running == str(os.getpid())
         assert describe(e, now).endswith(f" · sending now (process {os.getpid()})")
     finally:
         lock.release()
@@ -463,19 +469,49 @@ def test_a_broken_issue_file_is_listed_as_failed_and_fails_the_run_only_if_it_ma
 
 def test_naive_now_is_refused(proj):
     with pytest.raises(ValueError, match="aware"):
-        schedule_entries(settings_of(proj), datetime(2024, 1, 11, 9, 0))
+        issue_statuses(settings_of(proj), datetime(2024, 1, 11, 9, 0))
+
+
+def _version_1_ledger(path: Path, *, with_notes_table: bool) -> None:
+    """A ledger as the release before the schedule_notes migration wrote it."""
+    import sqlite3
+
+    from digest.store.schema import MIGRATIONS, split_sql
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path)
+    for statement in split_sql(MIGRATIONS[0]) + (split_sql(MIGRATIONS[1]) if with_notes_table else []):
+        db.execute(statement)
+    db.execute("PRAGMA user_version=1")
+    db.commit()
+    db.close()
 
 
 def test_schedule_notes_on_a_ledger_without_the_table(proj):
     path = ledger_path(settings_of(proj))
-    Ledger(path).close()  # a ledger written before any --due run
-    with ScheduleLedger(path, readonly=True) as book:
+    _version_1_ledger(path, with_notes_table=False)  # written before any --due run
+    with Ledger(path, readonly=True) as book:  # `digest schedule` reads it as it is
         assert book.notes() == {}
-    with ScheduleLedger(path) as book:
+    with Ledger(path) as book:  # the first write upgrades it
         book.set_note("x", "failed", "first", at("2024-01-11T08:00Z"))
         book.set_note("x", "failed", "second", at("2024-01-11T09:00Z"))
         note = book.notes()["x"]
     assert (note.reason, note.first_at, note.updated_at) == ("second", "2024-01-11T08:00:00Z", "2024-01-11T09:00:00Z")
+
+
+def test_a_ledger_whose_notes_table_an_older_digest_created_upgrades_and_keeps_its_notes(proj):
+    import sqlite3
+
+    path = ledger_path(settings_of(proj))
+    _version_1_ledger(path, with_notes_table=True)  # the old ScheduleLedger created it outside the migrations
+    db = sqlite3.connect(path)
+    db.execute("INSERT INTO schedule_notes VALUES ('x', 'failed', 'kept', '2024-01-11T08:00:00Z', "
+               "'2024-01-11T08:00:00Z')")
+    db.commit()
+    db.close()
+    with Ledger(path) as book:
+        assert book.notes()["x"].reason == "kept"
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 2
 
 
 # --- the CLI -----------------------------------------------------------------------------------

@@ -96,7 +96,7 @@ def test_send_delivers_exactly_once_and_a_rerun_sends_nothing(sendproject, capsy
     assert "fixing the audience" not in out  # a resume never re-reads it
     assert len(server.deliveries) == 30
     code, out, _ = run(capsys, "status", EXAMPLE_ISSUE)
-    assert code == 0 and f"{EXAMPLE_ISSUE}: finished" in out and "sent        30" in out
+    assert code == 0 and f"{EXAMPLE_ISSUE}: sent — sent " in out and "sent        30" in out
     db = sqlite3.connect(project / ".digest" / "ledger.sqlite3")
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert db.execute("SELECT count(*) FROM recipients WHERE provider_id LIKE '%queued as Q%'").fetchone()[0] == 30
@@ -146,7 +146,7 @@ def test_a_server_that_is_down_stops_the_send_before_anything_is_claimed(sendpro
     assert code == 1
     assert f"cannot talk to SMTP server 127.0.0.1:{port}" in err and "check that the server runs" in err
     code, out, _ = run(capsys, "status", EXAMPLE_ISSUE)
-    assert f"{EXAMPLE_ISSUE}: stopped" in out and "pending     30" in out and "sending now" not in out
+    assert f"{EXAMPLE_ISSUE}: interrupted — interrupted after 0 of 30 sent" in out and "pending     30" in out and "sending now" not in out
     monkeypatch.setenv("DIGEST_SMTP_PORT", str(server.port))
     code, out, err = run(capsys, "send", EXAMPLE_ISSUE, "--yes")
     assert code == 0, out + err
@@ -327,7 +327,7 @@ def test_unsubscribe_with_a_signed_token(sendproject, capsys):
 
 def test_builder_process_builds_the_same_messages(sendproject):
     from digest.config import load_settings
-    from digest.delivery.loop import RunOptions
+    from digest.delivery.options import RunOptions
     from digest.delivery.job import SendJob
 
     project, server, addresses = sendproject

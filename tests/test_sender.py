@@ -8,8 +8,11 @@ import pytest
 
 from digest.errors import TransientTransportError, TransportAuthError
 from digest.store.ledger import Ledger
-from digest.delivery.loop import RunOptions, SendLoop, TokenBucket, backoff_delay
-from digest.transports.base import OutgoingMessage, SendResult, Status, Transport
+from digest.delivery.options import RunOptions
+from digest.delivery.loop import SendLoop
+from digest.delivery.throttle import TokenBucket, backoff_delay
+from digest.delivery.outgoing import OutgoingMessage
+from digest.transports.base import SendResult, Status, Transport
 
 
 class FakeClock:
@@ -235,7 +238,7 @@ def test_backoff_grows_and_caps():
 
 def test_log_progress_prints_every_n_messages_or_seconds():
     from digest.cli.progress import LogProgress
-    from digest.delivery.loop import RunStats
+    from digest.delivery.options import RunStats
 
     clock = FakeClock()
     lines: list[str] = []
@@ -256,7 +259,7 @@ def test_terminal_progress_redraws_one_line():
     import io
 
     from digest.cli.progress import TerminalProgress
-    from digest.delivery.loop import RunStats
+    from digest.delivery.options import RunStats
 
     clock = FakeClock()
     out = io.StringIO()

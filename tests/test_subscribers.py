@@ -483,15 +483,6 @@ def test_cli_check_counts_suppressed_addresses_from_the_ledger(listdir):
     assert "  suppressed   1\n  recipients   1\n" in result.output
 
 
-def test_cli_check_without_ledger_module_says_so(listdir, monkeypatch):
-    monkeypatch.setitem(sys.modules, "digest.store.ledger", None)  # makes `from .ledger import …` an ImportError
-    write(listdir, CHECK_LIST, "list.csv")
-    result = CliRunner().invoke(cli, ["subscribers", "check"])
-    assert result.exit_code == 0, result.output
-    assert "  suppressed   0  (not counted: this digest has no ledger module yet)\n" in result.output
-    assert not (listdir / ".digest").exists()
-
-
 def test_cli_check_missing_file_is_a_subscriber_error(listdir):
     result = CliRunner().invoke(cli, ["subscribers", "check"])
     assert isinstance(result.exception, SubscriberError)

@@ -17,7 +17,8 @@ from digest.config import load_settings
 from digest.errors import (ConfigError, PermanentTransportError, TransientTransportError,
                            TransportAuthError)
 from digest.transports import transport_class
-from digest.transports.base import OutgoingMessage, Status
+from digest.delivery.outgoing import OutgoingMessage
+from digest.transports.base import Status
 from digest.transports.smtp import SMTPTransport, dot_stuff, envelope_address, should_suppress
 from tests.smtp_server import (DROP, HANG, silent_server, smtp_server, smtp_server_factory,  # noqa: F401
                                tcp_proxy_factory, tls_cert, tls_cert_factory)

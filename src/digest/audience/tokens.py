@@ -149,3 +149,11 @@ class KeyRing:
         if newsletter_id is not None and nl != newsletter_id:
             raise TokenError(f"unsubscribe token is for newsletter {nl!r}, not {newsletter_id!r}")
         return nl, email
+
+
+def address_from_token(settings, token: str) -> str:
+    """The address a token from this newsletter's unsubscribe link was signed for (TokenError if not)."""
+    from digest.newsletter import newsletter_identity
+
+    _, address = KeyRing.for_settings(settings).verify(token, newsletter_identity(settings).newsletter_id)
+    return address

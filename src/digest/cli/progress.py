@@ -7,7 +7,7 @@ import time
 from datetime import datetime
 from typing import Callable, TextIO
 
-from digest.delivery.loop import RunStats
+from digest.delivery.options import RunStats
 
 
 def _eta(seconds: float) -> str:

@@ -9,14 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from digest.audience.addresses import address_key
-from digest.errors import SubscriberError
+from digest.audience.lookup import pick_subscriber
+from digest.audience.tokens import KeyRing
 from digest.compose.issue import load_issue
 from digest.compose.render import GMAIL_CLIP_BYTES, render_issue
 
 if TYPE_CHECKING:  # pragma: no cover
     from digest.config import Settings
-    from digest.audience.subscribers import Subscriber
 
 
 @dataclass
@@ -30,42 +29,6 @@ class BuildResult:
     @property
     def clipped(self) -> bool:
         return self.html_bytes > GMAIL_CLIP_BYTES
-
-
-def example_subscriber() -> "Subscriber":
-    """The reader used when there is no list to take one from."""
-    from digest.audience.subscribers import Subscriber
-
-    return Subscriber(email="reader@example.org", name="Example Reader",
-                      fields={"email": "reader@example.org", "name": "Example Reader", "first_name": "Example"},
-                      tags=frozenset(), line=0)
-
-
-def pick_subscriber(settings: "Settings", as_email: str | None, list_path: Path | None = None) -> tuple["Subscriber", Path | None]:
-    """The subscriber a preview/build is personalised for: --as EMAIL from the list, else its first row."""
-    from digest.audience.subscribers import read_subscribers
-
-    path = list_path or settings.path("subscribers")
-    if not path.is_file():
-        if as_email:
-            raise SubscriberError(f"--as {as_email}: the subscriber list {path} does not exist.",
-                                  "set [paths] subscribers in digest.toml or pass --to FILE")
-        return example_subscriber(), None
-    wanted = address_key(as_email) if as_email else None
-    for sub in read_subscribers(path):
-        if wanted is None or sub.key == wanted:
-            return sub, path
-    if as_email:
-        raise SubscriberError(f"--as {as_email}: no such subscriber in {path}.",
-                              "use an address from the list (`digest subscribers check` lists problems)")
-    return example_subscriber(), None
-
-
-def signer_for(settings: "Settings", *, allow_dev_key: bool):
-    """The unsubscribe-token key ring from the environment (a dev key only where allowed)."""
-    from digest.audience.tokens import KeyRing
-
-    return KeyRing.from_env(settings.unsubscribe.keys_env, allow_dev_key=allow_dev_key)
 
 
 def _write_atomically(target: Path, files: dict[str, bytes], assets: dict[str, Path]) -> list[Path]:
@@ -105,7 +68,7 @@ def build_issue(settings: "Settings", issue_path: Path, *, out_dir: Path | None 
     if not os.environ.get(settings.unsubscribe.keys_env):
         warnings.append(f"{settings.unsubscribe.keys_env} is not set: unsubscribe links in message.eml are "
                         "signed with the development key (fine for a look, refused for a real send).")
-    signer = signer_for(settings, allow_dev_key=True)
+    signer = KeyRing.for_settings(settings, allow_dev_key=True)
     subscriber, source = pick_subscriber(settings, as_email, list_path)
     personalizer = Personalizer(rendered, settings, signer, source=source)
     message = personalizer.message_for(subscriber, recipient_id=0)

@@ -112,13 +112,14 @@ def _cached_environment(folder: str, asset_base: str) -> jinja2.Environment:
     )
     env.filters["markdown"] = lambda text: Markup(markdown.to_html(text))
     env.filters["markdown_text"] = markdown.to_text
-    env.filters["asset"] = lambda src: _asset_url(src, asset_base)
+    env.filters["asset"] = lambda src: asset_url(src, asset_base)
     env.filters["longdate"] = _longdate
     env.filters["hostname"] = _hostname
     return env
 
 
-def _asset_url(src: str, asset_base: str) -> str:
+def asset_url(src: str, asset_base: str) -> str:
+    """An image `src` as the email links it: absolute URLs as they are, relative ones joined to asset_base."""
     if re.match(r"^[a-z][a-z0-9+.-]*:", src, re.I) or src.startswith("//"):
         return src
     return urljoin(asset_base, src.lstrip("./") if src.startswith("./") else src)

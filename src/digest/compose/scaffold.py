@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from digest.errors import IssueError
+from digest.text import slugify
 
 if TYPE_CHECKING:  # pragma: no cover
     from digest.config import Settings
@@ -44,14 +44,6 @@ sections:
 outro: |
   See you next time!
 '''
-
-
-def slugify(text: str) -> str:
-    """Lower-case ASCII words joined by '-' (accents dropped)."""
-    import unicodedata
-
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:60] or "issue"
 
 
 def new_issue(settings: "Settings", title: str, *, today: dt.date | None = None) -> Path:

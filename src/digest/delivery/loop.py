@@ -10,201 +10,32 @@ out. The next run sends those again ("possibly delivered").
 
 from __future__ import annotations
 
-import dataclasses
 import queue
 import random
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from digest.config import SendSettings
-from digest.errors import PermanentTransportError, TransientTransportError, TransportAuthError, TransportError
-from digest.store.ledger import DEFERRED, FAILED, PENDING, SENT, Ledger, Outcome, RecipientRow
-from digest.transports.base import OutgoingMessage, SendResult, Status, Transport
+from digest.clock import Timer
+from digest.delivery.options import RunOptions, RunStats
+from digest.delivery.throttle import Sleep, Throttle, TokenBucket, backoff_delay
+from digest.delivery.workers import NOT_SENT, Worker
+from digest.errors import PermanentTransportError, TransientTransportError, TransportAuthError
+from digest.store.ledger import Ledger
+from digest.store.rows import DEFERRED, FAILED, PENDING, SENT, Outcome, RecipientRow
+from digest.delivery.outgoing import OutgoingMessage
+from digest.transports.base import SendResult, Status, Transport
 
-Clock = Callable[[], float]
-Sleep = Callable[[float], None]
 # rows → one OutgoingMessage per row, or the exception that stopped that row's message being built
 Builder = Callable[[Sequence[RecipientRow]], list]
-
-
-class TokenBucket:
-    """Messages per second over the whole run; bursts of at most `burst` messages.
-
-    Taking more tokens than are available puts the bucket in debt, and the caller sleeps the debt
-    off, so the long-run rate is exact even when whole batches are taken at once.
-    """
-
-    def __init__(self, rate: float, *, burst: float | None = None, clock: Clock = time.monotonic,
-                 sleep: Sleep = time.sleep):
-        self.rate = rate
-        self.burst = burst if burst is not None else max(1.0, rate)
-        self.clock = clock
-        self.sleep = sleep
-        self._tokens = self.burst
-        self._last = clock()
-        self._lock = threading.Lock()
-
-    def acquire(self, n: int = 1) -> float:
-        """Take n tokens, sleeping as long as needed; returns the time slept."""
-        if self.rate <= 0:
-            return 0.0
-        with self._lock:
-            now = self.clock()
-            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-            self._last = now
-            self._tokens -= n
-            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
-        if wait > 0:
-            self.sleep(wait)
-        return wait
-
-
-def backoff_delay(tries: int, base: float, max_delay: float, retry_after: float | None = None,
-                  rand: Callable[[], float] = random.random) -> float:
-    """Exponential backoff with 'equal jitter' (half fixed, half random), at least retry_after."""
-    ceiling = min(max_delay, base * (2 ** max(0, tries - 1)))
-    delay = ceiling / 2 + rand() * ceiling / 2
-    if retry_after:
-        delay = max(delay, min(retry_after, max(max_delay, retry_after)))
-    return delay
-
-
-_SEND_DEFAULTS = SendSettings()  # one place for the defaults: digest.toml's [send] section
-
-
-@dataclass
-class RunOptions:
-    """How one run sends (from settings [send] and the command line)."""
-
-    batch_size: int = _SEND_DEFAULTS.batch_size
-    connections: int = _SEND_DEFAULTS.connections
-    rate: float = _SEND_DEFAULTS.rate
-    retries: int = _SEND_DEFAULTS.retries
-    retry_base_delay: float = _SEND_DEFAULTS.retry_base_delay
-    retry_max_delay: float = _SEND_DEFAULTS.retry_max_delay
-    max_consecutive_failures: int = _SEND_DEFAULTS.max_consecutive_failures
-    limit: int | None = None  # most recipients to take from `pending` in this run
-    build_processes: int | None = None  # processes building messages; None = decide (sendjob.build_processes)
-
-    @classmethod
-    def from_settings(cls, send_settings, **overrides) -> "RunOptions":
-        """Options from settings.send, with command-line values (None = not given) on top."""
-        # Every option that [send] also has starts from the setting (same names on both sides).
-        opts = cls(**{f.name: getattr(send_settings, f.name) for f in dataclasses.fields(cls)
-                      if hasattr(send_settings, f.name)})
-        for key, value in overrides.items():
-            if value is not None:
-                setattr(opts, key, value)
-        return opts
-
-
-@dataclass
-class RunStats:
-    """What one run did; `stopped` says why it ended early (None = it ran out of work)."""
-
-    total: int = 0               # rows waiting when the run started
-    sent: int = 0
-    failed: int = 0
-    deferred: int = 0            # left deferred at the end of the run
-    attempts: int = 0            # transport attempts, retries included
-    retried: int = 0
-    suppressed_now: int = 0      # addresses the provider refused for good, added to the suppression list
-    started: float = 0.0
-    finished: float = 0.0
-    stopped: str | None = None
-    error: BaseException | None = None
-    last_errors: list = field(default_factory=list)
-
-    @property
-    def done(self) -> int:
-        """Recipients settled so far (sent or failed)."""
-        return self.sent + self.failed
-
-    @property
-    def duration(self) -> float:
-        """Seconds from the first claim to the last result."""
-        return max(0.0, (self.finished or self.started) - self.started)
-
-    @property
-    def per_second(self) -> float:
-        """Messages sent per second over the run."""
-        return self.sent / self.duration if self.duration > 0 else 0.0
-
-
-class _Throttle:
-    """Shared by the workers: the rate limit, plus a pause after a whole-transport failure."""
-
-    def __init__(self, bucket: TokenBucket, clock: Clock, sleep: Sleep):
-        self.bucket = bucket
-        self.clock = clock
-        self.sleep = sleep
-        self._pause_until = 0.0
-        self._lock = threading.Lock()
-
-    def pause(self, seconds: float) -> None:
-        with self._lock:
-            self._pause_until = max(self._pause_until, self.clock() + seconds)
-
-    def wait(self, n: int) -> None:
-        with self._lock:
-            wait = self._pause_until - self.clock()
-        if wait > 0:
-            self.sleep(wait)
-        self.bucket.acquire(n)
-
-
-NOT_SENT = object()  # a worker's answer for a batch it did not send because the run is halting
-
-
-class _Worker(threading.Thread):
-    """Sends queued batches over its own transport connection."""
-
-    def __init__(self, transport: Transport, jobs: queue.Queue, results: queue.Queue, throttle: _Throttle,
-                 halt: threading.Event):
-        super().__init__(daemon=True, name=f"digest-send-{transport.name}")
-        self.transport = transport
-        self.jobs = jobs
-        self.results = results
-        self.throttle = throttle
-        self.halt = halt
-        self.busy = False  # holds a batch whose result is not yet in the results queue
-
-    def run(self) -> None:
-        while True:
-            job = self.jobs.get()
-            if job is None:
-                return
-            self.busy = True
-            if self.halt.is_set():
-                self.results.put(("sent", job, NOT_SENT))
-                self.busy = False
-                continue
-            try:
-                self.throttle.wait(len(job))
-                if self.halt.is_set():
-                    self.results.put(("sent", job, NOT_SENT))
-                    self.busy = False
-                    continue
-                outcome: object = self.transport.send_batch(job)
-                if len(outcome) != len(job):  # a transport bug must not lose anyone
-                    raise TransportError(f"{self.transport.describe()}: {len(outcome)} results for "
-                                         f"{len(job)} messages")
-            except BaseException as exc:  # noqa: BLE001 — handed to the owner thread, which decides
-                if isinstance(exc, TransportAuthError):
-                    self.halt.set()  # no other worker may try again with refused credentials
-                outcome = exc
-            self.results.put(("sent", job, outcome))
-            self.busy = False
 
 
 class SendLoop:
     """One run over one send's pending rows (see the module docstring for the guarantees)."""
 
     def __init__(self, ledger: Ledger, send_id: int, transports: Sequence[Transport], build: Builder,
-                 options: RunOptions, *, clock: Clock = time.monotonic, sleep: Sleep = time.sleep,
+                 options: RunOptions, *, clock: Timer = time.monotonic, sleep: Sleep = time.sleep,
                  rand: Callable[[], float] = random.random,
                  progress: Callable[[RunStats], None] | None = None, only_ids: Sequence[int] | None = None):
         self.ledger = ledger
@@ -372,11 +203,11 @@ class SendLoop:
         self.stats.started = self.clock()
         bucket = TokenBucket(self.options.rate, burst=max(1.0, float(self.batch_size)), clock=self.clock,
                              sleep=self.sleep)
-        self._throttle = _Throttle(bucket, self.clock, self.sleep)
+        self._throttle = Throttle(bucket, self.clock, self.sleep)
         jobs: queue.Queue = queue.Queue()
         events: queue.Queue = queue.Queue()  # ("sent", messages, outcome) from workers, ("built", rows, future)
         self._halt = threading.Event()
-        workers = [_Worker(t, jobs, events, self._throttle, self._halt) for t in self.transports]
+        workers = [Worker(t, jobs, events, self._throttle, self._halt) for t in self.transports]
         for w in workers:
             w.start()
         pool = getattr(self.build, "submit", None)  # a process pool builds ahead while workers send

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import html
-import re
-from email.utils import parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Protocol
 
 from digest.audience.addresses import address_key
 from digest.errors import ConfigError, MergeError
-from digest.transports.base import OutgoingMessage
+from digest.newsletter import newsletter_identity
+from digest.text import header_safe
+from digest.delivery.outgoing import OutgoingMessage
 
 if TYPE_CHECKING:  # pragma: no cover
     from digest.config import Settings
@@ -20,24 +20,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
 # Values computed per recipient by digest itself; every other field comes from the list.
 COMPUTED_FIELDS = frozenset({"unsubscribe_url", "web_version_url", "email"})
-_HEADER_UNSAFE = re.compile(r"[\r\n\0]")
 
 
 class Signer(Protocol):
     def sign(self, newsletter_id: str, email: str) -> str: ...
 
 
-def header_safe(value: str) -> str:
-    """Remove CR, LF and NUL so a value can never start a new header line."""
-    return _HEADER_UNSAFE.sub(" ", value)
-
-
 def _escape_html(value: str) -> str:
     return html.escape(value, quote=True)
-
-
-def _slugify(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "newsletter"
 
 
 class Personalizer:
@@ -50,19 +40,14 @@ class Personalizer:
         self.signer = signer
         self.subject_prefix = subject_prefix
         self.source = str(source) if source else "subscriber list"
-        nl = settings.newsletter
-        self.from_addr = header_safe(nl.from_)
-        from_name, from_email = parseaddr(self.from_addr)
-        if "@" not in from_email:
-            raise ConfigError(f"{settings.where('newsletter')} from = {nl.from_!r} is not an email address.",
-                              'write it as "Name <address@domain>"')
-        self.from_email = from_email
-        self.domain = from_email.rpartition("@")[2].lower()
-        self.envelope_from = settings.send.bounce_address or from_email
-        self.reply_to = header_safe(nl.reply_to) if nl.reply_to else None
-        list_key = nl.list_id or f"{_slugify(nl.name)}.{self.domain}"
-        self.newsletter_id = list_key
-        self.list_id = f"{header_safe(nl.name)} <{list_key}>"
+        identity = newsletter_identity(settings)
+        self.from_addr = identity.from_addr
+        self.from_email = identity.from_email
+        self.domain = identity.domain
+        self.envelope_from = identity.envelope_from
+        self.reply_to = identity.reply_to
+        self.newsletter_id = identity.newsletter_id
+        self.list_id = identity.list_id
         self.unsubscribe_template = settings.unsubscribe.url
         if "{token}" not in self.unsubscribe_template:
             raise ConfigError(f"{settings.where('unsubscribe')} url = {self.unsubscribe_template!r} has no {{token}}.",

@@ -1,36 +1,37 @@
-"""The preview's view of a project: settings reloaded and issues rendered once per change of a watched file.
+"""What the preview shows of a project: the issue list with states, renders once per change, frames.
 
-Changes are found by polling file stamps (mtime in ns, size, inode) a few times a second rather than
-with an OS file-watching API: the watched set is small (digest.toml, the issues and templates folders,
-the subscriber list), it follows the settings when digest.toml moves a folder, and polling behaves the
-same on every file system — network shares, Docker and WSL mounts where inotify events never arrive —
-and with every editor's way of saving (in place, or write-new-then-rename).
+The watched files are polled by preview/watch.py; a change drops the stale renders and wakes the
+open pages' event streams.
 """
+
 
 from __future__ import annotations
 
 import html
 import os
 import re
+import sqlite3
 import threading
-import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from digest.audience.lookup import example_subscriber
+from digest.audience.tokens import KeyRing
+from digest.clock import Clock, utc_now
+from digest.compose.render import asset_url
 from digest.errors import DigestError, SubscriberError
 from digest.preview.dark import emulate_color_scheme
-from digest.status import Clock, IssueState, SendStates, default_now, issue_state
 from digest.preview.subscribers import SubscriberIndex
+from digest.preview.watch import changed_files, file_stamp, scan, walk
+from digest.status import label, open_ledger, status_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from digest.config import Settings
     from digest.compose.issue import Issue
     from digest.compose.render import Rendered
 
-POLL_INTERVAL = 0.3  # seconds between scans of the watched files: a change shows within ~0.5 s
-HASH_LIMIT = 256 * 1024  # files up to this size are compared by content too, not only by mtime
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
                ".webp": "image/webp", ".svg": "image/svg+xml", ".avif": "image/avif", ".ico": "image/x-icon"}
 # "issues/x.yaml:12: …", "templates/newsletter.mjml.j2: …", "digest.toml [send] …": a file name with
@@ -40,31 +41,6 @@ _WHERE_RE = re.compile(r"^(?P<file>[^\s:]+\.[A-Za-z0-9]+)(?::(?P<line>\d+))?(?=[
 
 class NotFound(DigestError):
     """No issue with this slug in the issues folder (it may have been renamed or deleted)."""
-
-
-def _stamp(path: Path) -> tuple | None:
-    try:
-        st = os.stat(path)
-        # Small files also get a checksum: file systems with coarse timestamps (FAT, some network
-        # shares; Linux itself stamps in clock ticks of a few ms) can leave a quick same-size
-        # rewrite with an unchanged mtime. Reading ~30 small files a few times a second costs ~1 ms.
-        crc = zlib.crc32(path.read_bytes()) if st.st_size <= HASH_LIMIT else None
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino, crc)
-
-
-def _ignored(name: str) -> bool:
-    # Editor droppings (.swp, .#lock, backup~, 4913 probe files of vim) are not content.
-    return name.startswith((".", "#")) or name.endswith(("~", ".swp", ".swx", ".tmp")) or name == "4913"
-
-
-def _walk(folder: Path) -> Iterator[Path]:
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = [d for d in dirs if not _ignored(d)]
-        for name in files:
-            if not _ignored(name):
-                yield Path(root) / name
 
 
 @dataclass(frozen=True)
@@ -82,7 +58,7 @@ class FramePreview:
 class PreviewProject:
     """Settings, issues and renders of one project, kept current by `poll()`."""
 
-    def __init__(self, settings: "Settings", *, extra_issues: tuple[Path, ...] = (), now: Clock = default_now):
+    def __init__(self, settings: "Settings", *, extra_issues: tuple[Path, ...] = (), now: Clock = utc_now):
         self.settings = settings
         self.config_path = settings.config_path
         self.settings_error: DigestError | None = None
@@ -109,7 +85,7 @@ class PreviewProject:
         for name in ("issues", "templates"):
             folder = self.settings.path(name)
             if folder.is_dir():
-                files.update(_walk(folder))
+                files.update(walk(folder))
         files.add(self.settings.path("subscribers"))
         files.update(self.extra_issues)
         with self._lock:
@@ -119,13 +95,13 @@ class PreviewProject:
         return sorted(files)
 
     def _scan(self) -> dict[Path, tuple | None]:
-        return {path: _stamp(path) for path in self.watched_files()}
+        return scan(self.watched_files())
 
     def poll(self) -> list[Path]:
         """Look for changed files once; on a change drop the stale renders and wake the open pages."""
         stamps = self._scan()
         old = self._stamps
-        changed = sorted(p for p in set(stamps) | set(old) if stamps.get(p) != old.get(p))
+        changed = changed_files(old, stamps)
         if not changed:
             return []
         with self._lock:
@@ -189,7 +165,7 @@ class PreviewProject:
     def _load(self, path: Path) -> tuple["Issue | None", DigestError | None]:
         from digest.compose.issue import load_issue
 
-        stamp = _stamp(path)
+        stamp = file_stamp(path)
         cached = self._issues.get(path)
         if cached is not None and cached[0] == stamp:
             return cached[1], cached[2]
@@ -201,31 +177,48 @@ class PreviewProject:
         return issue, error
 
     def listing(self) -> dict:
-        """The index page's data: every issue, newest first, with its state or its error."""
+        """The index page's data: every issue, newest first, with its state (the one status model) or its error."""
         with self._lock:
-            entries = []
-            with SendStates(self.settings) as states:
-                files = self.issue_files()
-                for gone in set(self._issues) - set(files.values()):
-                    del self._issues[gone]
-                for slug, path in files.items():
-                    issue, error = self._load(path)
-                    entry = {"slug": slug, "file": self.display(path), "url": f"/issue/{quote(slug)}",
-                             "title": None, "subject": None, "date": None, "state": None, "error": None}
-                    if issue is not None:
-                        send, counts = states.send_of(slug)
-                        state: IssueState = issue_state(issue, send, counts, self.now())
-                        entry.update(title=issue.title, subject=issue.subject, date=issue.date.isoformat(),
-                                     state={"kind": state.kind, "label": state.label})
-                    else:
-                        entry["error"] = self.error_payload(error)
-                    entries.append(entry)
-                ledger_error = states.error
+            files = self.issue_files()
+            for gone in set(self._issues) - set(files.values()):
+                del self._issues[gone]
+            ledger, ledger_error = self._ledger()
+            try:
+                entries = [self._entry(slug, path, ledger) for slug, path in files.items()]
+            except (DigestError, sqlite3.Error) as exc:
+                # The ledger is the sender's business: the preview still lists the issues without it.
+                ledger_error = f"cannot read the send ledger: {exc}"
+                entries = [self._entry(slug, path, None) for slug, path in files.items()]
+            finally:
+                if ledger is not None:
+                    ledger.close()
         # Newest first by date; a broken file (no date to sort by) goes on top: it is being edited.
         entries.sort(key=lambda e: (e["date"] is None, e["date"] or "", e["slug"]), reverse=True)
         return {"generation": self.generation, "issues": entries, "ledger_error": ledger_error,
                 "config_error": self.error_payload(self.settings_error) if self.settings_error else None,
                 "issues_folder": self.display(self.settings.path("issues"))}
+
+    def _ledger(self):
+        """The ledger read-only (None when nothing was ever sent), and why it could not be opened."""
+        try:
+            return open_ledger(self.settings), None
+        except (DigestError, sqlite3.Error) as exc:
+            return None, f"cannot read the send ledger: {exc}"
+
+    def _entry(self, slug: str, path: Path, ledger) -> dict:
+        """One row of the index page."""
+        issue, error = self._load(path)
+        entry = {"slug": slug, "file": self.display(path), "url": f"/issue/{quote(slug)}",
+                 "title": None, "subject": None, "date": None, "state": None, "error": None}
+        if issue is None:
+            entry["error"] = self.error_payload(error)
+            return entry
+        now = self.now()
+        notes = ledger.notes() if ledger is not None else {}
+        status = status_of(self.settings, path, issue, ledger, notes, now)
+        entry.update(title=issue.title, subject=issue.subject, date=issue.date.isoformat(),
+                     state={"kind": status.state, "label": label(status, now)})
+        return entry
 
     def render(self, slug: str) -> "Rendered":
         """The issue rendered once per change (a render error is cached and raised, too)."""
@@ -247,11 +240,10 @@ class PreviewProject:
             return rendered
 
     def _personalizer(self, slug: str, rendered: "Rendered"):
-        from digest.compose.build import signer_for
         from digest.delivery.personalize import Personalizer
 
         if self._signer is None:
-            self._signer = signer_for(self.settings, allow_dev_key=True)
+            self._signer = KeyRing.for_settings(self.settings, allow_dev_key=True)
         if slug not in self._personalizers:
             self._personalizers[slug] = Personalizer(rendered, self.settings, self._signer,
                                                      source=self.settings.path("subscribers"))
@@ -259,8 +251,6 @@ class PreviewProject:
 
     def _subscriber(self, email: str | None) -> tuple[object, list[str]]:
         """The subscriber to personalise for, and what to tell the page when it is not the one asked for."""
-        from digest.compose.build import example_subscriber
-
         list_path = self.settings.path("subscribers")
         listed = self.subscribers.search(list_path, "", limit=1)
         if listed.error:  # no list, or an unreadable one: the example reader, and say why
@@ -305,21 +295,20 @@ class PreviewProject:
         The issue is rendered once, with the real assets_url, so the source view and the HTML size are
         those of the message that will be sent; only the frame's copy is rewritten.
         """
-        from digest.compose.render import _asset_url  # the same joining rule the templates' `asset` filter uses
-
+        # asset_url: the same joining rule the templates' `asset` filter uses
         issue = rendered.issue
         base = self.settings.newsletter.assets_url
         local_base = f"/issue/{quote(issue.slug)}/files/"
         for image in [issue.header_image, *(s.image for s in issue.sections)]:
             if image is None or re.match(r"^[a-z][a-z0-9+.-]*:|^//", image.src, re.I):
                 continue
-            published = html.escape(_asset_url(image.src, base), quote=True)
+            published = html.escape(asset_url(image.src, base), quote=True)
             if ".." in PurePosixPath(image.src).parts:
                 # Outside the issue's folder (a shared logo in ../images): one URL segment, which the
                 # browser cannot normalise away; asset_file serves it because the issue uses it.
                 local = html.escape(local_base + quote(image.src, safe=""), quote=True)
             else:
-                local = html.escape(_asset_url(image.src, local_base), quote=True)
+                local = html.escape(asset_url(image.src, local_base), quote=True)
             page = page.replace(f'"{published}"', f'"{local}"')
         return page
 

@@ -1,8 +1,9 @@
 """`digest preview`: a live browser preview of the issues on 127.0.0.1, re-rendered when a file is saved.
 
-The pieces: preview_project.py (settings, renders, file watching), preview_http.py (routes),
-preview_dark.py (dark-mode emulation), preview_status.py (draft/scheduled/sent from the ledger),
-preview_subscribers.py (the subscriber picker), preview_assets/ (the pages' HTML, CSS and JS).
+The pieces: project.py (what the pages show: issues, states, renders), watch.py (finding changed
+files), routes.py (the request handler and its route table), dark.py (dark-mode emulation),
+subscribers.py (the subscriber picker), assets/ (the pages' HTML, CSS and JS); the issue states come
+from the one status model, digest/status.py.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from urllib.parse import quote
 
 from digest.errors import DigestError
 from digest.preview.routes import PreviewHandler
-from digest.preview.project import POLL_INTERVAL, PreviewProject
-from digest.status import Clock, default_now
+from digest.preview.project import PreviewProject
+from digest.preview.watch import POLL_INTERVAL
+from digest.clock import Clock, utc_now
 
 if TYPE_CHECKING:  # pragma: no cover
     from digest.config import Settings
@@ -130,7 +132,7 @@ def bind_server(project: PreviewProject, port: int | None, **options) -> Preview
 
 def start_preview(settings: "Settings", *, issue: str | None = None, port: int | None = None,
                   poll_interval: float = POLL_INTERVAL, on_change: Callable[[list[Path]], None] | None = None,
-                  on_error: Callable[[str, str], None] | None = None, now: Clock = default_now) -> PreviewServer:
+                  on_error: Callable[[str, str], None] | None = None, now: Clock = utc_now) -> PreviewServer:
     """Bind the preview server and start watching files; the caller runs serve_forever() and stop()."""
     from digest.compose.issue import find_issue, issue_paths
 

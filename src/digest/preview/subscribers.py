@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from digest.audience.addresses import address_key
+from digest.audience.lookup import find_subscribers
 from digest.errors import SubscriberError
 
 SEARCH_LIMIT = 20  # matches returned per search: the picker shows a short list, never the whole file
@@ -97,17 +98,10 @@ class SubscriberIndex:
 
     def find(self, path: Path, email: str):
         """The Subscriber with this address (by address_key), or None when the list has none."""
-        from digest.audience.subscribers import read_subscribers
-
         key = address_key(email)
         with self._lock:
             self._current(path)  # drops remembered picks when the file changed
             cache_key = (path, key)
             if cache_key not in self._picked:
-                found = None
-                for sub in read_subscribers(path):
-                    if sub.key == key:
-                        found = sub
-                        break
-                self._picked[cache_key] = found
+                self._picked[cache_key] = find_subscribers(path, [email])[0].get(key)
             return self._picked[cache_key]

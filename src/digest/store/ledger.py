@@ -11,133 +11,19 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 from digest.audience.addresses import address_key
-from digest.errors import LedgerError
+from digest.clock import iso_stamp, now_iso
+from digest.store.db import Database
+from digest.store.rows import PENDING, RECIPIENT_STATES, Note, Outcome, RecipientRow, SendRow
 
 if TYPE_CHECKING:  # pragma: no cover
     from digest.config import Settings
 
 LEDGER_FILENAME = "ledger.sqlite3"
-
-# Recipient states. pending → sending → sent | failed | deferred; skipped = excluded after the
-# audience was fixed (suppressed meanwhile, or dropped from the list with --resume-changed).
-PENDING, SENDING, SENT, FAILED, DEFERRED, SKIPPED = "pending", "sending", "sent", "failed", "deferred", "skipped"
-RECIPIENT_STATES = (PENDING, SENDING, SENT, FAILED, DEFERRED, SKIPPED)
-
-# Each entry upgrades the schema by one version (PRAGMA user_version). Never edit a shipped entry:
-# append a new one.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE sends (
-        id            INTEGER PRIMARY KEY,
-        slug          TEXT NOT NULL UNIQUE,
-        content_fp    TEXT NOT NULL,     -- Rendered.fingerprint of the issue
-        list_fp       TEXT NOT NULL,     -- sha256 of the subscriber file + the audience filter
-        settings_fp   TEXT NOT NULL,     -- sha256 of the settings that shape each message
-        list_path     TEXT NOT NULL,
-        subject       TEXT NOT NULL DEFAULT '',
-        audience      INTEGER NOT NULL DEFAULT 0,
-        skipped_json  TEXT NOT NULL DEFAULT '{}',  -- suppressed / invalid / duplicate / not in audience
-        state         TEXT NOT NULL,     -- sending | finished | stopped
-        created_at    TEXT NOT NULL,
-        started_at    TEXT,
-        finished_at   TEXT,
-        updated_at    TEXT NOT NULL
-    );
-    CREATE TABLE recipients (
-        id           INTEGER PRIMARY KEY,
-        send_id      INTEGER NOT NULL REFERENCES sends(id) ON DELETE CASCADE,
-        key          TEXT NOT NULL,      -- digest.audience.addresses.address_key(email)
-        email        TEXT NOT NULL,
-        name         TEXT NOT NULL DEFAULT '',
-        fields_json  TEXT NOT NULL DEFAULT '{}',
-        tags_json    TEXT NOT NULL DEFAULT '[]',
-        line         INTEGER NOT NULL DEFAULT 0,
-        state        TEXT NOT NULL DEFAULT 'pending',
-        attempts     INTEGER NOT NULL DEFAULT 0,
-        permanent    INTEGER NOT NULL DEFAULT 0,  -- failed because the provider refused for good
-        in_doubt     INTEGER NOT NULL DEFAULT 0,  -- was in flight when a run crashed
-        provider_id  TEXT,
-        code         TEXT,
-        last_error   TEXT,
-        claimed_at   TEXT,
-        sent_at      TEXT,
-        updated_at   TEXT NOT NULL,
-        UNIQUE (send_id, key)
-    );
-    CREATE INDEX recipients_by_state ON recipients (send_id, state, id);
-    CREATE TABLE suppressions (
-        key         TEXT PRIMARY KEY,
-        email       TEXT NOT NULL,
-        reason      TEXT NOT NULL,
-        source      TEXT NOT NULL DEFAULT 'manual',
-        created_at  TEXT NOT NULL
-    );
-    """,
-)
-
-
-def now_iso() -> str:
-    """The current UTC time as ISO 8601 text (sorts correctly as text)."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-@dataclass(frozen=True)
-class SendRow:
-    """One issue's send as the ledger knows it."""
-
-    id: int
-    slug: str
-    content_fp: str
-    list_fp: str
-    settings_fp: str
-    list_path: str
-    subject: str
-    audience: int
-    skipped: dict
-    state: str
-    created_at: str
-    started_at: str | None
-    finished_at: str | None
-
-
-@dataclass(frozen=True)
-class RecipientRow:
-    """One recipient row, with what is needed to rebuild their message without the CSV."""
-
-    id: int
-    key: str
-    email: str
-    name: str
-    fields: dict
-    tags: tuple
-    line: int
-    state: str = PENDING
-    attempts: int = 0
-    permanent: bool = False
-    in_doubt: bool = False
-    provider_id: str | None = None
-    code: str | None = None
-    last_error: str | None = None
-    updated_at: str | None = None
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What to record for one recipient after the transport answered."""
-
-    recipient_id: int
-    state: str                 # sent | failed | deferred | pending (handed back, not attempted)
-    provider_id: str | None = None
-    code: str | None = None
-    error: str | None = None
-    permanent: bool = False
-
 
 _RECIPIENT_COLS = ("id, key, email, name, fields_json, tags_json, line, state, attempts, permanent, "
                    "in_doubt, provider_id, code, last_error, updated_at")
@@ -160,117 +46,13 @@ def _send(row: Sequence) -> SendRow:
                    state=row[9], created_at=row[10], started_at=row[11], finished_at=row[12])
 
 
-class Ledger:
-    """The SQLite ledger file (WAL mode). One connection, used by one thread."""
-
-    def __init__(self, path: Path | str, *, readonly: bool = False, timeout: float = 5.0):
-        self.path = Path(path)
-        self.readonly = readonly
-        try:
-            if readonly:
-                self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
-                                           timeout=timeout, isolation_level=None)
-            else:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
-        except (sqlite3.Error, OSError) as exc:
-            raise self._error("cannot open", exc) from exc
-        try:
-            if not readonly:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                # FULL: every commit (a claim, a batch of results) is fsynced before the transport is
-                # called, so the claim survives a power cut too, not only a process crash. Measured
-                # cost with 50-message batches: ~10-15 µs per message.
-                self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
-        except sqlite3.Error as exc:
-            self._db.close()
-            raise self._error("cannot use", exc) from exc
+class Ledger(Database):
+    """The send ledger: sends, their recipients, the suppression list and the schedule notes."""
 
     @classmethod
     def for_settings(cls, settings: "Settings", *, readonly: bool = False) -> "Ledger":
         """The ledger in the project's state folder (settings [paths] state)."""
         return cls(ledger_path(settings), readonly=readonly)
-
-    # --- plumbing -----------------------------------------------------------------------------
-
-    def _error(self, doing: str, exc: BaseException) -> LedgerError:
-        text = str(exc)
-        hint = "check that the folder exists and is writable, and that the disk is not full"
-        if "readonly" in text or "read-only" in text:
-            hint = f"make {self.path} (and its folder) writable by this user; nothing was sent after this point"
-        elif "full" in text:
-            hint = "free disk space, then run the same command again: it resumes where it stopped"
-        elif "locked" in text:
-            hint = "another program holds the ledger open for writing; wait for it to finish"
-        elif "not a database" in text or "malformed" in text:
-            hint = f"{self.path} is damaged; restore it from a backup (PRAGMA integrity_check tells more)"
-        return LedgerError(f"ledger {self.path}: {doing}: {text}", hint)
-
-    def _migrate(self) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version > len(MIGRATIONS):
-            raise LedgerError(f"ledger {self.path} has schema version {version}, newer than this digest "
-                              f"understands ({len(MIGRATIONS)}).", "upgrade digest")
-        if version == len(MIGRATIONS):
-            return
-        if self.readonly:
-            raise LedgerError(f"ledger {self.path} needs a schema upgrade but is opened read-only.",
-                              "run a command that writes (digest send) once")
-        for number in range(version, len(MIGRATIONS)):
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in _split_sql(MIGRATIONS[number]):
-                    self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version={number + 1}")
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-
-    def _write(self, doing: str, fn, *args):
-        """Run fn(*args) inside one IMMEDIATE transaction; any SQLite failure is a LedgerError."""
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise self._error(doing, exc) from exc
-        try:
-            result = fn(*args)
-            self._db.execute("COMMIT")
-            return result
-        except sqlite3.Error as exc:
-            self._rollback()
-            raise self._error(doing, exc) from exc
-        except BaseException:
-            self._rollback()
-            raise
-
-    def _rollback(self) -> None:
-        try:
-            self._db.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass  # the transaction may already be gone (SQLite rolls back on some errors itself)
-
-    def _read(self, sql: str, params: Sequence = ()) -> list:
-        try:
-            return self._db.execute(sql, params).fetchall()
-        except sqlite3.Error as exc:
-            raise self._error("cannot read", exc) from exc
-
-    def close(self) -> None:
-        """Close the connection (a clean close also checkpoints the WAL file)."""
-        self._db.close()
-
-    def __enter__(self) -> "Ledger":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def integrity_check(self) -> str:
-        """PRAGMA integrity_check: 'ok' when the file is sound."""
-        return self._read("PRAGMA integrity_check")[0][0]
 
     # --- suppression list ---------------------------------------------------------------------
 
@@ -498,6 +280,32 @@ class Ledger:
         """Whether any row of the send is in `state`."""
         return bool(self._read("SELECT 1 FROM recipients WHERE send_id=? AND state=? LIMIT 1", (send_id, state)))
 
+    # --- schedule notes (what a --due run found that the send rows cannot tell) ----------------
+
+    def notes(self) -> dict[str, Note]:
+        """Every note, by slug (empty when no --due run has written any yet)."""
+        if not self._read("SELECT 1 FROM sqlite_master WHERE type='table' AND name='schedule_notes'"):
+            return {}  # a read-only open of a ledger from before the table existed
+        rows = self._read("SELECT slug, state, reason, first_at, updated_at FROM schedule_notes")
+        return {r[0]: Note(*r) for r in rows}
+
+    def set_note(self, slug: str, state: str, reason: str, at: datetime) -> None:
+        """Record (or update) the note for `slug`; first_at is kept while the state stays the same."""
+        stamp = iso_stamp(at)
+
+        def do():
+            self._db.execute(
+                "INSERT INTO schedule_notes (slug, state, reason, first_at, updated_at) VALUES (?,?,?,?,?) "
+                "ON CONFLICT(slug) DO UPDATE SET reason=excluded.reason, updated_at=excluded.updated_at, "
+                "first_at=CASE WHEN state=excluded.state THEN first_at ELSE excluded.first_at END, "
+                "state=excluded.state", (slug, state, reason, stamp, stamp))
+        self._write("cannot record the schedule note", do)
+
+    def clear_note(self, slug: str) -> None:
+        """Forget the note for `slug` (the issue started sending)."""
+        self._write("cannot clear the schedule note",
+                    lambda: self._db.execute("DELETE FROM schedule_notes WHERE slug=?", (slug,)))
+
 
 def _recipient_params(send_id: int, r, stamp: str) -> tuple:
     if isinstance(r, RecipientRow):
@@ -518,11 +326,6 @@ def _skipped(skipped) -> dict:
     if callable(skipped):
         skipped = skipped()
     return dict(skipped or {})
-
-
-def _split_sql(script: str) -> list[str]:
-    """Split a migration into statements (they contain no ';' inside literals)."""
-    return [s.strip() for s in script.split(";") if s.strip()]
 
 
 def ledger_path(settings: "Settings") -> Path:

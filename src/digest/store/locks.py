@@ -1,12 +1,16 @@
-"""An exclusive, non-blocking OS lock on a file: the kernel releases it when the process dies."""
+"""Exclusive, non-blocking OS locks on files in the state folder: the kernel releases them when the process dies."""
 
 from __future__ import annotations
 
 import fcntl
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from digest.errors import LedgerError
+from digest.errors import LedgerError, SendLockedError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from digest.config import Settings
 
 
 class FileLock:
@@ -62,3 +66,41 @@ class FileLock:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+class SendLock(FileLock):
+    """The per-issue lock: <state>/locks/<slug>.lock, so two sends of one issue never overlap."""
+
+    def __init__(self, settings: "Settings", slug: str):
+        super().__init__(settings.path("state") / "locks" / f"{slug}.lock")
+        self.slug = slug
+
+    def acquire(self) -> "SendLock":
+        """Take the lock or raise SendLockedError at once (never waits)."""
+        if not self.try_acquire():
+            raise SendLockedError(
+                f"issue '{self.slug}' is already being sent (process {self.holder or 'another process'} "
+                f"holds {self.path}).",
+                f"wait for it to finish, or look at it with: digest status {self.slug}")
+        return self
+
+    def __enter__(self) -> "SendLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+class DueLock(FileLock):
+    """The lock for one whole `digest send --due` run: <state>/send-due.lock."""
+
+    def __init__(self, settings: "Settings"):
+        super().__init__(settings.path("state") / "send-due.lock",
+                         hint="make the state folder ([paths] state) writable by the user cron runs as")
+
+    def acquire(self) -> bool:
+        """Take the lock; False (and .holder set) when another process holds it. Never waits."""
+        if self.try_acquire():
+            return True
+        self.holder = self.holder or "unknown"
+        return False

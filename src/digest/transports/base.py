@@ -7,6 +7,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Sequence
 
+from digest.delivery.outgoing import OutgoingMessage
+
 if TYPE_CHECKING:  # pragma: no cover
     from digest.config import Settings
 
@@ -17,28 +19,6 @@ class Status(str, enum.Enum):
     SENT = "sent"          # accepted by the server / provider
     FAILED = "failed"      # permanently refused; retrying will not help
     DEFERRED = "deferred"  # temporarily refused (4xx, 429, 5xx from an API, timeout): retry later
-
-
-@dataclass(frozen=True)
-class OutgoingMessage:
-    """One recipient's fully personalised message, as the send loop hands it to a transport.
-
-    SMTP and outbox transports use `mime` (complete RFC 5322 bytes, CRLF line endings); HTTP API
-    transports use the structured parts. Both describe the same message.
-    """
-
-    recipient_id: int               # ledger row id (or a running number for test sends)
-    to_email: str                   # bare address (may be non-ASCII / IDN)
-    to_name: str                    # display name, may be empty
-    from_addr: str                  # full From header value, e.g. 'News <news@example.org>'
-    envelope_from: str              # bare address used as MAIL FROM / return path
-    reply_to: str | None
-    subject: str
-    html: str
-    text: str
-    message_id: str                 # '<…@domain>' — also the idempotency anchor
-    headers: tuple[tuple[str, str], ...] = ()  # extra headers: List-Unsubscribe, List-Id, …
-    mime: bytes | None = None       # filled by the send loop when transport.needs_mime
 
 
 @dataclass(frozen=True)

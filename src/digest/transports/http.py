@@ -36,7 +36,8 @@ from digest.errors import (
     TransientTransportError,
     TransportAuthError,
 )
-from digest.transports.base import OutgoingMessage, SendResult, Status, Transport
+from digest.delivery.outgoing import OutgoingMessage
+from digest.transports.base import SendResult, Status, Transport
 
 if typing.TYPE_CHECKING:  # pragma: no cover
     from digest.config import Settings

@@ -13,7 +13,8 @@ from typing import Sequence
 
 from digest.config import setting
 from digest.errors import PermanentTransportError, TransportAuthError
-from digest.transports.base import OutgoingMessage, SendResult, Status
+from digest.delivery.outgoing import OutgoingMessage
+from digest.transports.base import SendResult, Status
 from digest.transports.http import (
     APIRequest,
     APIResponse,

@@ -17,7 +17,8 @@ from typing import Sequence
 
 from digest.config import setting
 from digest.errors import ConfigError
-from digest.transports.base import OutgoingMessage, SendResult, Status
+from digest.delivery.outgoing import OutgoingMessage
+from digest.transports.base import SendResult, Status
 from digest.transports.http import (
     APIRequest,
     APIResponse,

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Sequence
 from digest.config import load_section, secret, setting
 from digest.errors import (ConfigError, DigestError, PermanentTransportError, TransientTransportError,
                       TransportAuthError)
-from digest.transports.base import OutgoingMessage, SendResult, Status, Transport
+from digest.delivery.outgoing import OutgoingMessage
+from digest.transports.base import SendResult, Status, Transport
 
 if TYPE_CHECKING:  # pragma: no cover
     from digest.config import Settings

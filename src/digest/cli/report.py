@@ -1,0 +1,113 @@
+"""What a send prints: the dry run, the start line, the summary."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from typing import TYPE_CHECKING
+
+import click
+
+from digest.cli.app import display
+
+if TYPE_CHECKING:  # pragma: no cover
+    from digest.delivery.dryrun import DryRun
+    from digest.delivery.options import RunOptions, RunReport
+
+
+def print_start(report: "RunReport", job, options: "RunOptions", *, retry: bool, limit: int | None) -> int:
+    """The line a run starts with (plus what changed since an earlier run); returns how many it sends."""
+    prepared = report.prepared
+    total = prepared["in_doubt"] + prepared["deferred"] + prepared["failed"]
+    total += report.counts["pending"] if not retry else 0
+    if limit is not None:
+        total = min(total, limit)
+    how = f"{report.connections} connection{'s' if report.connections != 1 else ''}"
+    if options.rate:
+        how += f", at most {options.rate:g}/s"
+    verb = "Retrying" if retry else ("Sending" if report.started_new else "Resuming")
+    click.echo(f"{verb} '{job.slug}' via {job.transport_name} ({how}): {total:,} to send"
+               + (f", {report.already_sent:,} already sent" if report.already_sent else ""))
+    if report.connections_refused:
+        click.secho(f"  the server accepted {report.connections} of {options.connections} connections "
+                    f"({report.connections_refused}); sending over {report.connections}", fg="yellow")
+    if report.added or report.dropped:
+        click.echo(f"  list changed: {report.added:,} new recipients added, {report.dropped:,} dropped")
+    if prepared["in_doubt"]:
+        click.secho(f"  {prepared['in_doubt']:,} were in flight when an earlier run stopped: they may "
+                    "have been delivered and are sent again (they may receive it twice)", fg="yellow")
+    if prepared["suppressed"]:
+        click.echo(f"  {prepared['suppressed']:,} suppressed since the send started: skipped")
+    if total == 0:
+        click.echo(f"  nothing left to send: {report.already_sent:,} already sent"
+                   + (f", {report.counts['failed']:,} failed for good" if report.counts["failed"] else ""))
+    return total
+
+
+def print_summary(report: "RunReport") -> None:
+    """The summary after a run: counts, duration, why it stopped, what to run next."""
+    stats = report.stats
+    skipped = report.skipped or {}
+    rate = stats.sent / stats.duration if stats.duration > 0 else 0.0
+    click.echo("Summary")
+    click.echo(f"  sent        {stats.sent:,}")
+    click.echo(f"  failed      {stats.failed:,}" + (f"  ({stats.suppressed_now:,} added to the suppression list)"
+                                                   if stats.suppressed_now else ""))
+    click.echo(f"  deferred    {stats.deferred:,}")
+    click.echo(f"  skipped     {skipped.get('suppressed', 0) + report.prepared.get('suppressed', 0):,} suppressed · "
+               f"{skipped.get('invalid', 0):,} invalid · {skipped.get('duplicates', 0):,} duplicates · "
+               f"{report.already_sent:,} already sent"
+               + (f" · {skipped.get('not_in_audience', 0):,} without the tags" if skipped.get("not_in_audience") else ""))
+    click.echo(f"  duration    {stats.duration:.1f} s ({rate:,.0f} messages/s)")
+    left = report.counts["pending"] + report.counts["sending"] + report.counts["deferred"]
+    if stats.stopped:
+        click.secho(f"Stopped: {stats.stopped}", fg="red", err=True)
+    for line in stats.last_errors[-3:]:
+        click.echo(f"  last error: {line}", err=True)
+    if left or stats.failed:
+        click.echo(f"{left:,} still to send · details: digest status {report.send.slug}"
+                   + (f" · then: digest retry {report.send.slug}" if report.counts["deferred"] or report.counts["failed"]
+                      else ""))
+
+
+def print_dry_run(p: "DryRun") -> None:
+    """The dry run: counts, the ledger's state, and the start of a sample message."""
+    click.echo(f"Dry run for '{p.slug}' — nothing is sent.")
+    click.echo(f"  subject      {p.subject}")
+    click.echo(f"  from         {p.from_addr}")
+    click.echo(f"  transport    {p.transport}")
+    tags = f"  (tags: {', '.join(p.tags)})" if p.tags else ""
+    click.echo(f"  list         {display(p.list_path)}{tags}")
+    c = p.counts
+    click.echo(f"  audience     {c.recipients:,} recipients")
+    click.echo(f"  skipped      {c.suppressed:,} suppressed · {c.invalid:,} invalid · {c.duplicates:,} duplicates"
+               + (f" · {c.not_in_audience:,} without the tags" if p.tags else ""))
+    if p.send is None:
+        click.echo("  ledger       not started")
+    else:
+        lc = p.ledger_counts
+        click.echo(f"  ledger       started {p.send.started_at}: {p.already_sent:,} already sent, "
+                   f"{lc['failed']:,} failed, {p.to_send:,} still to send"
+                   + (f" ({lc['sending']:,} possibly delivered by an interrupted run)" if lc["sending"] else ""))
+        if p.changes:
+            click.secho(f"  changed      {' and '.join(p.changes)} since the send started: "
+                        "resuming needs --resume-changed", fg="yellow")
+    click.echo(f"  would send   {p.to_send:,}")
+    for note in p.notes:
+        click.secho(f"  note: {note}", fg="yellow")
+    if p.sample is None:
+        return
+    click.echo(f"\nSample message (to {p.sample_to}):")
+    msg = email.message_from_bytes(p.sample, policy=email.policy.default)
+    for name in ("From", "To", "Reply-To", "Subject", "Date", "Message-ID", "List-Id", "List-Unsubscribe",
+                 "List-Unsubscribe-Post"):
+        if msg[name]:
+            click.echo(f"  {name}: {msg[name]}")
+    body = msg.get_body(("plain",))
+    text = body.get_content() if body is not None else ""
+    lines = text.strip("\n").splitlines()
+    click.echo("")
+    for line in lines[:14]:
+        click.echo(f"  | {line}")
+    if len(lines) > 14:
+        click.echo(f"  | … ({len(lines) - 14} more lines; `digest build {p.slug}` writes the whole message)")

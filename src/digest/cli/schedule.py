@@ -1,0 +1,99 @@
+"""Scheduled sends: `digest schedule` (every issue's state) and the `digest send --due` runner's output."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from digest.cli.app import AppContext, display, pass_app
+from digest.clock import format_when, humanize, utc_now
+
+STATE_WIDTH = len("interrupted")
+
+
+@click.command()
+@pass_app
+def schedule(app: AppContext) -> None:
+    """List every issue and its state, by send_at: draft, scheduled (when; in how long), due,
+    sending n/N, interrupted, sent, failed (why) or expired. Times in this machine's zone (TZ) and as written."""
+    from digest.status import describe, issue_statuses
+
+    now = utc_now()
+    entries = issue_statuses(app.settings, now)
+    click.echo(f"now {format_when(now, as_written=False)} · {len(entries)} issue{'s' if len(entries) != 1 else ''} in "
+               f"{display(app.settings.path('issues'))}")
+    width = max([len(e.slug) for e in entries] + [5])
+    roots = {str(app.settings.root) + "/", str(app.settings.root.resolve()) + "/"}
+    for e in entries:
+        colour = {"failed": "red", "expired": "red", "due": "yellow", "sending": "yellow", "interrupted": "yellow",
+                  "sent": "green"}.get(e.state)
+        detail = describe(e, now)
+        for root in roots:  # file:line errors, relative to the project
+            detail = detail.replace(root, "")
+        click.echo(f"{e.slug:<{width}}  " + click.style(f"{e.state:<{STATE_WIDTH}}", fg=colour) + f"  {detail}")
+
+
+def send_due(app: AppContext, *, rate, connections, transport_name) -> None:
+    """`digest send --due`: plain timestamped lines outside a terminal; exit code = run.exit_code."""
+    import signal
+    import threading
+    from datetime import datetime
+
+    from digest.cli.progress import make_progress
+    from digest.schedule.due import run_due
+    from digest.delivery.options import RunOptions
+
+    settings = app.settings
+    options = RunOptions.from_settings(settings.send, rate=rate, connections=connections)
+    tty = sys.stderr.isatty()
+
+    def line(text: str, err: bool = False, fg: str | None = None) -> None:
+        stamp = "" if tty else datetime.now().astimezone().isoformat(timespec="seconds") + " "
+        click.secho(stamp + text, err=err, fg=fg)
+
+    bars: dict = {}
+
+    def progress(entry, stats) -> None:
+        if entry.slug not in bars:
+            bars[entry.slug] = make_progress(stats.total, tty=tty, echo=click.echo)
+        bars[entry.slug](stats)
+
+    # SIGTERM (systemd stop, shutdown) and Ctrl-C: finish the batches in flight, record them, leave the
+    # rest pending for the next run. A second signal interrupts (KeyboardInterrupt, as Ctrl-C in `digest send`).
+    stop = threading.Event()
+
+    def on_signal(signum, frame) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    def report(result) -> None:
+        if result.slug in bars:
+            bars.pop(result.slug).close()
+        # Failures go to stderr: with stdout sent to a log file, cron mails exactly the failures.
+        line(f"{result.slug}: {result.outcome} — {result.message}", err=not result.ok,
+             fg=None if result.ok else "red")
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        run = run_due(settings, utc_now(), options, log=line, progress=progress, on_result=report, stop=stop,
+                      transport=transport_name)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for bar in bars.values():
+            bar.close()
+    if run.busy is not None:
+        # A normal overlap (the previous run is still sending): not an error, so cron stays quiet.
+        line(f"another `digest send --due` run is in progress (pid {run.busy}); leaving it to that run")
+        return
+    if not run.results:
+        now = utc_now()
+        nxt = (f"next: {run.next.slug} at {format_when(run.next.send_at)}, {humanize(run.next.send_at - now)}"
+               if run.next is not None else "nothing scheduled")
+        broken = (f"; {len(run.broken_drafts)} issue file(s) do not read, see `digest schedule`"
+                  if run.broken_drafts else "")
+        line(f"nothing due ({nxt}{broken})")
+    if run.exit_code:
+        raise click.exceptions.Exit(run.exit_code)

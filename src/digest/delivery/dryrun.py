@@ -1,0 +1,80 @@
+"""The dry run: what `digest send --yes` would do, with one sample message; nothing written or sent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from digest.delivery.audience import AudienceCounts, subscriber_from_row
+from digest.delivery.mime import build_mime
+from digest.errors import DigestError
+from digest.store.ledger import Ledger, ledger_path
+from digest.store.rows import DEFERRED, PENDING, SENDING, SENT, RecipientRow, SendRow
+
+if TYPE_CHECKING:  # pragma: no cover
+    from digest.delivery.job import SendJob
+
+
+@dataclass
+class DryRun:
+    """The dry run: what `digest send --yes` would do."""
+
+    slug: str
+    subject: str
+    from_addr: str
+    transport: str
+    list_path: Path
+    tags: tuple[str, ...]
+    counts: AudienceCounts
+    already_sent: int = 0
+    to_send: int = 0
+    send: SendRow | None = None
+    ledger_counts: dict | None = None
+    changes: list[str] = field(default_factory=list)
+    sample: bytes | None = None
+    sample_to: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+
+def dry_run(job: "SendJob") -> DryRun:
+    """Count the audience and build one sample message; writes nothing, sends nothing."""
+    counts = AudienceCounts()
+    send: SendRow | None = None
+    ledger_counts = None
+    suppressed: set[str] = set()
+    notes: list[str] = []
+    if job.signer.is_dev:
+        notes.append(f"{job.settings.unsubscribe.keys_env} is not set: the sample's unsubscribe link uses the "
+                     "development key; a real send (--yes) through a transport that reaches people "
+                     "refuses to run until it is set")
+    path = ledger_path(job.settings)
+    if path.exists():
+        with Ledger(path, readonly=True) as ledger:
+            suppressed = ledger.suppressed_keys()
+            send = ledger.get_send(job.slug)
+            if send is not None:
+                ledger_counts = ledger.counts(send.id)
+    try:
+        transport = job.transport_class()(job.settings, connections=1).describe()
+    except DigestError as exc:
+        transport = f"{job.transport_name} — NOT USABLE: {exc.message}"
+    first = None
+    for row in job.audience(suppressed, counts):  # the whole list: every count, one sample
+        first = first or row
+    preview = DryRun(slug=job.slug, subject=job.issue.subject, from_addr=job.personalizer.from_addr,
+                     transport=transport, list_path=job.list_path, tags=job.tags, counts=counts,
+                     send=send, ledger_counts=ledger_counts, notes=notes)
+    if first is not None:
+        row = RecipientRow(id=0, key=first[0], email=first[1], name=first[2], fields=first[3],
+                           tags=first[4], line=first[5])
+        msg = job.personalizer.message_for(subscriber_from_row(row), 0)
+        preview.sample, preview.sample_to = build_mime(msg), msg.to_email
+    if send is not None and ledger_counts is not None:
+        preview.already_sent = ledger_counts[SENT]
+        preview.to_send = ledger_counts[PENDING] + ledger_counts[SENDING] + ledger_counts[DEFERRED]
+        preview.changes = job.fingerprints().changes(send)
+    else:
+        preview.to_send = counts.recipients
+    return preview

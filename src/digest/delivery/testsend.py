@@ -1,0 +1,50 @@
+"""`digest send --test`: the issue, with the test subject prefix, to a few addresses; no ledger."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Sequence
+
+from digest.audience.addresses import address_key
+from digest.audience.lookup import find_subscribers
+from digest.audience.subscribers import Subscriber
+from digest.delivery.personalize import Personalizer
+from digest.store.rows import RecipientRow
+
+if TYPE_CHECKING:  # pragma: no cover
+    from digest.delivery.job import SendJob
+    from digest.delivery.outgoing import OutgoingMessage
+    from digest.transports.base import SendResult
+
+
+def rows_for_test_send(job: "SendJob", addresses: Sequence[str]) -> list[RecipientRow]:
+    """One row per test address: the subscriber's own fields when the list has them, else the first one's."""
+    wanted = {address_key(a): a for a in addresses}
+    found: dict[str, Subscriber] = {}
+    first: Subscriber | None = None
+    if job.list_path.exists():
+        found, first = find_subscribers(job.list_path, list(wanted.values()), tags=job.tags)
+    rows = []
+    for i, (key, address) in enumerate(wanted.items(), start=1):
+        sub = found.get(key)
+        if sub is None:
+            # Not on the list: personalise as the first subscriber would be, addressed to the tester.
+            fields = dict(first.fields) if first else {}
+            sub = Subscriber(email=address, name=first.name if first else "", fields=fields, tags=frozenset(),
+                             line=0)
+        rows.append(RecipientRow(id=i, key=key, email=sub.email if key in found else address, name=sub.name,
+                                 fields=dict(sub.fields), tags=tuple(sub.tags), line=sub.line))
+    return rows
+
+
+def send_test(job: "SendJob", addresses: Sequence[str]) -> list[tuple["OutgoingMessage", "SendResult"]]:
+    """Send the issue with the test subject prefix to `addresses`; the ledger is not touched."""
+    personalizer = Personalizer(job.rendered, job.settings, job.signer,
+                                subject_prefix=job.settings.send.test_subject_prefix, source=job.list_path)
+    transport = job.transport_class()(job.settings, connections=1)
+    built = job.builder(personalizer, needs_mime=transport.needs_mime)(rows_for_test_send(job, addresses))
+    failed = [m for m in built if isinstance(m, BaseException)]
+    if failed:
+        raise failed[0]
+    with transport:
+        results = transport.send_batch(built)
+    return list(zip(built, results))
