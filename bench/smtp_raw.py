@@ -25,7 +25,7 @@ from typing import Callable, Iterator, Sequence
 
 # smtplib.SMTP whose DATA dot-stuffs with digest's bytes.replace instead of smtplib's regex (the same
 # bytes on the wire): the raw loop with digest's one client-side speed-up, taken from digest itself.
-from digest.transports.smtp import _SMTP as FastDataSMTP
+from digest.transports.smtp_session import FastDataSMTP
 
 HOST = "127.0.0.1"
 SENDER = "news@example.org"

@@ -1,40 +1,36 @@
 """Stream a subscriber CSV into validated, de-duplicated Subscriber objects, one row at a time.
 
 The list is read as a stream (a million rows never sit in memory): one pass over the raw bytes
-decides the encoding and catches file-level faults before any row is handed out, then a second
+(audience/csvscan.py) decides the encoding and catches file-level faults before any row is handed out, then a second
 pass parses rows with the csv module. Bad rows are counted and reported, never fatal (unless
 `strict`); file-level faults (missing, empty, binary, no `email` column) raise SubscriberError.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import itertools
 import functools
 import re
-from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import EmailNotValidError
 
-from digest.audience.addresses import address_key
+from digest.audience.addresses import address_key, normalise_address
+from digest.audience.csvscan import scan_encoding, unclosed_quote
+from digest.audience.dedupe import SeenAddresses
 from digest.errors import SubscriberError
 
 MAX_PROBLEMS = 1000  # problems kept in memory per report; every one is still counted
 TAG_SEPARATORS = re.compile(r"[;|,]")  # inside the tags cell: "members; climate" or "members|dei"
 EMAIL_COLUMNS = ("email", "e_mail", "email_address", "e_mail_address")  # Mailchimp exports "Email Address"
 DELIMITERS = (",", ";", "\t")
-_CHUNK = 1 << 20
 _MAX_VALUE_SHOWN = 120  # a problem keeps at most this much of the offending value
-# Bytes Windows-1252 leaves undefined: a file holding them is neither UTF-8 nor Windows-1252.
-_CP1252_UNDEFINED = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
-_NON_ASCII_BYTE = re.compile(rb"[\x80-\xff]")
 _HEADER_SPACING = re.compile(r"[\s\-]+")
 _SEP_LINE = re.compile(r"^sep=(.)\s*$")  # Excel's "sep=;" first line
 _CSV_EOF_IN_QUOTES = "unexpected end of data"  # csv's message (strict mode) when a file ends inside quotes
@@ -146,223 +142,6 @@ def filter_audience(subscribers: Iterable[Subscriber], tags: str | Iterable[str]
 
 
 # RFC 5322 dot-atom local part (email-validator's DOT_ATOM_TEXT), then a domain to check once.
-_ATEXT = r"A-Za-z0-9_!#$%&'*+\-/=?^`{|}~"
-_PLAIN_ADDRESS = re.compile(rf"([{_ATEXT}]+(?:\.[{_ATEXT}]+)*)@([^@\s]+)\Z")
-# RFC 2142 names email-validator lower-cases (its CASE_INSENSITIVE_MAILBOX_NAMES): left to it.
-_ROLE_MAILBOXES = frozenset({"info", "marketing", "sales", "support", "abuse", "noc", "security", "postmaster",
-                             "hostmaster", "usenet", "news", "webmaster", "www", "uucp", "ftp"})
-
-
-def normalise_address(text: str) -> str:
-    """email-validator's normalised form of `text` (no DNS); raises EmailNotValidError when invalid.
-
-    Same answer as validate_email(text, check_deliverability=False).normalized. Most of its cost is
-    checking the domain (~60% of ~70 µs), and a list has few distinct domains: so for a plain ASCII
-    local part the domain's verdict is remembered, and everything else (Unicode or quoted local parts,
-    role names, any domain not yet known valid, every error) goes through validate_email itself.
-    """
-    m = _PLAIN_ADDRESS.match(text)
-    if m and m.group(1).lower() not in _ROLE_MAILBOXES and (domain := _valid_domain(m.group(2))):
-        unicode_domain, ascii_domain = domain
-        local = m.group(1)
-        normalised = f"{local}@{unicode_domain}"
-        # validate_email_length: original, normalised and ASCII forms, each at most 254 octets
-        if max(len(text.encode()), len(normalised.encode()), len(local) + 1 + len(ascii_domain)) <= 254:
-            return normalised
-    return validate_email(text, check_deliverability=False).normalized
-
-
-@functools.lru_cache(maxsize=4096)
-def _valid_domain(domain: str) -> tuple[str, str] | None:
-    """(normalised, ASCII) forms of a domain email-validator accepts; None when it does not."""
-    try:
-        checked = validate_email(f"a@{domain}", check_deliverability=False)
-    except EmailNotValidError:
-        return None
-    return checked.domain, checked.ascii_domain
-
-
-class _SeenAddresses:
-    """Which addresses were already seen, and on which line: a compact open-addressing hash table.
-
-    Each address_key is reduced to a 64-bit digest kept in a typed array next to a 4-byte line
-    number. Measured for one million addresses: a dict of key strings → line takes ~134 MB, a set of
-    8-byte blake2b digests ~75 MB (and has no line), these two arrays ~25 MB. The digest is Python's
-    own str hash: 64-bit SipHash with a random per-process key, computed in C and cached on the
-    string, so it costs no allocation per row (blake2b costs four); the table lives only for one
-    read, so a hash that differs between runs is fine. Two different people share a digest with
-    probability ~n²/2⁶⁵ (about 3·10⁻⁸ for a million); if it ever happened, the later one would be
-    reported as a duplicate, never dropped silently.
-    """
-
-    def __init__(self, slots: int = 1 << 12):
-        self._digests = array("Q", [0]) * slots  # 0 marks an empty slot
-        self._lines = array("I", [0]) * slots
-        self._count = 0
-
-    def first_line(self, key: str, line: int) -> int | None:
-        """The line where `key` was first seen; None (and remember `line`) when it is new."""
-        digest = (hash(key) & 0xFFFF_FFFF_FFFF_FFFF) or 1
-        digests = self._digests
-        mask = len(digests) - 1
-        i = digest & mask
-        while True:
-            current = digests[i]
-            if current == 0:
-                digests[i] = digest
-                self._lines[i] = line
-                self._count += 1
-                if self._count * 2 > len(digests):
-                    self._grow()
-                return None
-            if current == digest:
-                return self._lines[i]
-            i = (i + 1) & mask
-
-    def _grow(self) -> None:
-        old_digests, old_lines = self._digests, self._lines
-        size = len(old_digests) * 2
-        self._digests = array("Q", [0]) * size
-        self._lines = array("I", [0]) * size
-        mask = size - 1
-        for digest, line in zip(old_digests, old_lines):
-            if digest:
-                i = digest & mask
-                while self._digests[i]:
-                    i = (i + 1) & mask
-                self._digests[i] = digest
-                self._lines[i] = line
-
-
-@dataclass
-class _Encoding:
-    codec: str
-    label: str
-    notice: str | None = None
-    odd_quotes: bool = False  # an odd number of '"': maybe a quoted value that is never closed
-
-
-def _line_at(data: bytes, pos: int, lines_before: int) -> int:
-    return lines_before + data.count(b"\n", 0, pos) + 1
-
-
-def _scan(path: Path, name: str) -> _Encoding:
-    """One pass over the raw bytes: pick the encoding; reject empty and binary files; count quotes."""
-    try:
-        fh = open(path, "rb")
-    except FileNotFoundError:
-        raise SubscriberError(f"{name}: no such file.",
-                              "create it (subscribers.example.csv shows the format) or set [paths] subscribers "
-                              "in digest.toml") from None
-    except IsADirectoryError:
-        raise SubscriberError(f"{name} is a folder, not a subscriber list.", "name the CSV file itself") from None
-    except OSError as exc:
-        raise SubscriberError(f"{name}: cannot read the file ({exc.strerror}).",
-                              "check the file's permissions, or copy it somewhere digest can read") from None
-    with fh:
-        try:
-            head = fh.read(4)
-            fh.seek(0)
-            if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-                return _scan_utf16(fh, name)
-            return _scan_bytes(fh, name, head)
-        except OSError as exc:
-            raise SubscriberError(f"{name}: reading failed ({exc.strerror}).", "check the disk or the file") from None
-
-
-def _not_text(name: str, head: bytes, line: int) -> SubscriberError:
-    if head.startswith(b"PK\x03\x04") or head.startswith(b"\xd0\xcf\x11\xe0"):
-        return SubscriberError(f"{name} is a spreadsheet workbook, not a CSV text file.",
-                               "in the spreadsheet use File → Save As → 'CSV UTF-8 (comma delimited)'")
-    return SubscriberError(f"{name}:{line}: not a text file (it contains NUL bytes).",
-                           "export the list as CSV (UTF-8) from your spreadsheet or mailing tool")
-
-
-def _unclosed_quote(name: str, line: int) -> SubscriberError:
-    return SubscriberError(f"{name}:{line}: a double-quoted value opened on this line is never closed, so every "
-                           "row after it would be swallowed into one value.",
-                           'remove the stray " or close the quotes on that line')
-
-
-def _scan_bytes(fh: io.BufferedReader, name: str, head: bytes) -> _Encoding:
-    bom = head.startswith(codecs.BOM_UTF8)
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    first_bad_line = first_utf8_line = first_undefined_line = None
-    lines_before = quotes = 0
-    has_content = False
-    while chunk := fh.read(_CHUNK):
-        if b"\x00" in chunk:
-            raise _not_text(name, head, _line_at(chunk, chunk.index(b"\x00"), lines_before))
-        if not has_content:
-            has_content = bool(chunk.strip().removeprefix(codecs.BOM_UTF8).strip())
-        quotes += chunk.count(b'"')
-        if first_bad_line is None:
-            pending = len(decoder.getstate()[0])
-            valid_end = len(chunk)
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError as exc:
-                valid_end = max(0, exc.start - pending)
-                first_bad_line = _line_at(chunk, valid_end, lines_before)
-            # Where the file first holds non-ASCII text that *is* UTF-8: needed to spot mixed files.
-            skip_bom = 3 if bom and fh.tell() <= _CHUNK else 0
-            if first_utf8_line is None and (m := _NON_ASCII_BYTE.search(chunk, skip_bom, valid_end)):
-                first_utf8_line = _line_at(chunk, m.start(), lines_before)
-        if first_undefined_line is None and (m := _CP1252_UNDEFINED.search(chunk)):
-            first_undefined_line = _line_at(chunk, m.start(), lines_before)
-        lines_before += chunk.count(b"\n")
-    if first_bad_line is None:
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            first_bad_line = lines_before + 1
-    if not has_content:
-        raise SubscriberError(f"{name} is empty.",
-                              "put a header line first (for example: email,first_name,last_name,tags), "
-                              "then one subscriber per line")
-    odd = bool(quotes % 2)
-    if first_bad_line is None:
-        if bom:
-            return _Encoding("utf-8-sig", "UTF-8 (with byte-order mark)", odd_quotes=odd)
-        return _Encoding("utf-8", "UTF-8", odd_quotes=odd)
-    if bom or (first_utf8_line is not None and first_utf8_line < first_bad_line):
-        where = "starts with a UTF-8 byte-order mark" if bom else f"is UTF-8 on line {first_utf8_line}"
-        raise SubscriberError(f"{name} mixes encodings: it {where} but line {first_bad_line} is not UTF-8 "
-                              "(probably Windows-1252).",
-                              "open it in a spreadsheet, fix the names on those lines, and save it as "
-                              "'CSV UTF-8'")
-    if first_undefined_line is not None:
-        raise SubscriberError(f"{name}:{first_undefined_line}: neither UTF-8 nor Windows-1252 text.",
-                              "save the list as 'CSV UTF-8' from your spreadsheet")
-    return _Encoding("cp1252", "Windows-1252",
-                     f"{name} is not UTF-8 (first at line {first_bad_line}): read it as Windows-1252. "
-                     "Check that accented names look right, or save the file as 'CSV UTF-8'.", odd)
-
-
-def _scan_utf16(fh: io.BufferedReader, name: str) -> _Encoding:
-    """UTF-16 with a byte-order mark: what Excel writes as 'Unicode Text'."""
-    decoder = codecs.getincrementaldecoder("utf-16")()
-    quotes = 0
-    has_content = False
-    lines_before = 0
-    try:
-        while chunk := fh.read(_CHUNK):
-            text = decoder.decode(chunk)
-            if "\x00" in text:
-                raise _not_text(name, b"", lines_before + text.count("\n", 0, text.index("\x00")) + 1)
-            has_content = has_content or bool(text.strip())
-            quotes += text.count('"')
-            lines_before += text.count("\n")
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        raise SubscriberError(f"{name}:{lines_before + 1}: starts like UTF-16 text but is not valid UTF-16.",
-                              "save the list as 'CSV UTF-8' from your spreadsheet") from None
-    if not has_content:
-        raise SubscriberError(f"{name} is empty.", "put a header line first, then one subscriber per line")
-    return _Encoding("utf-16", "UTF-16", f"{name} is UTF-16 text: read it as such. 'CSV UTF-8' is the usual format.",
-                     bool(quotes % 2))
-
-
 def normalise_header(cell: str) -> str:
     """'First Name' → 'first_name': lower-case, trimmed, spaces and hyphens as underscores."""
     return _HEADER_SPACING.sub("_", cell.strip().lower()).strip("_")
@@ -409,7 +188,7 @@ class _ListReader:
 
     def __init__(self, path: Path, name: str, strict: bool, report: ListReport):
         self.path, self.name, self.strict, self.report = path, name, strict, report
-        self.seen = _SeenAddresses()
+        self.seen = SeenAddresses()
 
     def subscribers(self, wanted: frozenset[str]) -> Iterator:
         """First yield None once the file-level checks pass, then every subscriber to hand out."""
@@ -427,7 +206,7 @@ class _ListReader:
 
     def _open(self) -> io.TextIOWrapper:
         """Scan the bytes, open the text, read the header line; set up the csv reader."""
-        enc = _scan(self.path, self.name)
+        enc = scan_encoding(self.path, self.name)
         report = self.report
         report.path, report.encoding, report.encoding_label = self.path, enc.codec, enc.label
         if enc.notice:
@@ -456,7 +235,7 @@ class _ListReader:
                     return
                 except csv.Error as exc:
                     if str(exc) == _CSV_EOF_IN_QUOTES:
-                        raise _unclosed_quote(self.name, start) from None
+                        raise unclosed_quote(self.name, start) from None
 
     def _read_header(self, fh: io.TextIOWrapper) -> None:
         name = self.name
@@ -499,7 +278,7 @@ class _ListReader:
                 return
             except csv.Error as exc:
                 if str(exc) == _CSV_EOF_IN_QUOTES:  # only when _check_quotes did not run: rare
-                    raise _unclosed_quote(self.name, start) from None
+                    raise unclosed_quote(self.name, start) from None
                 report.rows += 1
                 end = offset + reader.line_num
                 span = f"line {start}" if end <= start else (f"lines {start}–{end}: is a double quote on line "

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 
 import click
 
 from digest.cli.app import AppContext, display, pass_app
+from digest.cli.signals import stop_on_signals
 from digest.clock import format_when, humanize, utc_now
 
 STATE_WIDTH = len("interrupted")
@@ -35,38 +37,24 @@ def schedule(app: AppContext) -> None:
 
 
 def send_due(app: AppContext, *, rate, connections, transport_name) -> None:
-    """`digest send --due`: plain timestamped lines outside a terminal; exit code = run.exit_code."""
-    import signal
-    import threading
-    from datetime import datetime
+    """`digest send --due`: plain timestamped lines outside a terminal; exit code = run.exit_code.
 
+    SIGTERM (systemd stop, shutdown) and Ctrl-C finish the batches in flight, record them and leave
+    the rest pending for the next run.
+    """
     from digest.cli.progress import make_progress
-    from digest.schedule.due import run_due
     from digest.delivery.options import RunOptions
+    from digest.schedule.due import run_due
 
-    settings = app.settings
-    options = RunOptions.from_settings(settings.send, rate=rate, connections=connections)
+    options = RunOptions.from_settings(app.settings.send, rate=rate, connections=connections)
     tty = sys.stderr.isatty()
-
-    def line(text: str, err: bool = False, fg: str | None = None) -> None:
-        stamp = "" if tty else datetime.now().astimezone().isoformat(timespec="seconds") + " "
-        click.secho(stamp + text, err=err, fg=fg)
-
+    line = _stamped_lines(tty)
     bars: dict = {}
 
     def progress(entry, stats) -> None:
         if entry.slug not in bars:
             bars[entry.slug] = make_progress(stats.total, tty=tty, echo=click.echo)
         bars[entry.slug](stats)
-
-    # SIGTERM (systemd stop, shutdown) and Ctrl-C: finish the batches in flight, record them, leave the
-    # rest pending for the next run. A second signal interrupts (KeyboardInterrupt, as Ctrl-C in `digest send`).
-    stop = threading.Event()
-
-    def on_signal(signum, frame) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
 
     def report(result) -> None:
         if result.slug in bars:
@@ -75,15 +63,28 @@ def send_due(app: AppContext, *, rate, connections, transport_name) -> None:
         line(f"{result.slug}: {result.outcome} — {result.message}", err=not result.ok,
              fg=None if result.ok else "red")
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        run = run_due(settings, utc_now(), options, log=line, progress=progress, on_result=report, stop=stop,
-                      transport=transport_name)
+        with stop_on_signals() as stop:
+            run = run_due(app.settings, utc_now(), options, log=line, progress=progress, on_result=report,
+                          stop=stop, transport=transport_name)
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         for bar in bars.values():
             bar.close()
+    _print_due_run(run, line)
+    if run.exit_code:
+        raise click.exceptions.Exit(run.exit_code)
+
+
+def _stamped_lines(tty: bool):
+    """echo with a local ISO timestamp in front when the output goes to a log (not a terminal)."""
+    def line(text: str, err: bool = False, fg: str | None = None) -> None:
+        stamp = "" if tty else datetime.now().astimezone().isoformat(timespec="seconds") + " "
+        click.secho(stamp + text, err=err, fg=fg)
+    return line
+
+
+def _print_due_run(run, line) -> None:
+    """The closing line of a --due run that sent nothing: another run holds the lock, or nothing was due."""
     if run.busy is not None:
         # A normal overlap (the previous run is still sending): not an error, so cron stays quiet.
         line(f"another `digest send --due` run is in progress (pid {run.busy}); leaving it to that run")
@@ -95,5 +96,3 @@ def send_due(app: AppContext, *, rate, connections, transport_name) -> None:
         broken = (f"; {len(run.broken_drafts)} issue file(s) do not read, see `digest schedule`"
                   if run.broken_drafts else "")
         line(f"nothing due ({nxt}{broken})")
-    if run.exit_code:
-        raise click.exceptions.Exit(run.exit_code)

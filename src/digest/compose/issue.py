@@ -235,7 +235,34 @@ def load_issue(path: Path | str) -> Issue:
     if not SLUG_RE.match(slug):
         raise IssueError(f"{path}: the file name '{slug}' must be lower-case letters, digits, '-', '.' or '_'.",
                          "rename the file; the name is the issue's slug in URLs and the ledger")
+    sections = _sections(path, root, top, lines)
+    send_at = top.parsed("send_at", _aware_datetime, "an ISO date-time with a time zone")
+    not_after = top.parsed("not_after", _aware_datetime, "an ISO date-time with a time zone")
+    if send_at and not_after and not_after <= send_at:
+        raise IssueError(f"{path}:{lines['not_after']}: 'not_after' ({not_after.isoformat()}) must be later than "
+                         f"'send_at' ({send_at.isoformat()}).")
+    return Issue(
+        path=path,
+        slug=slug,
+        subject=top.text("subject"),
+        preheader=top.text("preheader", required=False),
+        title=top.text("title"),
+        kicker=top.text("kicker", required=False) or None,
+        date=top.parsed("date", dt.date.fromisoformat, "a date like 2023-12-21", required=True),
+        intro=top.text("intro", required=False),
+        sections=sections,
+        header_image=_image(top.child("header_image", "header_image.")),
+        outro=top.text("outro", required=False),
+        send_at=send_at,
+        not_after=not_after,
+        audience=_audience(path, top),
+        template=top.text("template", required=False) or None,
+        lines=lines,
+    )
 
+
+def _sections(path: Path, root: _Node, top: _Reader, lines: dict[str, int]) -> tuple[Section, ...]:
+    """The issue's sections, each with its title, body, optional image and call to action."""
     sections_node = top.raw("sections")
     if sections_node is None or sections_node.value is None:
         raise IssueError(f"{path}:{root.line}: the issue has no 'sections'.", "add at least one section")
@@ -256,41 +283,21 @@ def load_issue(path: Path | str) -> Issue:
             cta = Link(label=cta_reader.text("label"), url=_url(cta_reader, "url"))
         sections.append(Section(title=sec.text("title"), body=sec.text("body"),
                                 image=_image(sec.child("image", f"sections[{i}].image.")), cta=cta))
+    return tuple(sections)
 
+
+def _audience(path: Path, top: _Reader) -> tuple[str, ...]:
+    """The issue's audience tags (lower-case), from one tag or a list of them."""
     audience_node = top.raw("audience")
-    audience: tuple[str, ...] = ()
-    if audience_node is not None and audience_node.value is not None:
-        items = audience_node.value if isinstance(audience_node.value, list) else [audience_node]
-        tags = []
-        for item in items:
-            if not isinstance(item.value, str) or not item.value.strip():
-                raise IssueError(f"{path}:{item.line}: 'audience' must be a tag or a list of tags.")
-            tags.append(item.value.strip().lower())
-        audience = tuple(tags)
-
-    send_at = top.parsed("send_at", _aware_datetime, "an ISO date-time with a time zone")
-    not_after = top.parsed("not_after", _aware_datetime, "an ISO date-time with a time zone")
-    if send_at and not_after and not_after <= send_at:
-        raise IssueError(f"{path}:{lines['not_after']}: 'not_after' ({not_after.isoformat()}) must be later than "
-                         f"'send_at' ({send_at.isoformat()}).")
-    return Issue(
-        path=path,
-        slug=slug,
-        subject=top.text("subject"),
-        preheader=top.text("preheader", required=False),
-        title=top.text("title"),
-        kicker=top.text("kicker", required=False) or None,
-        date=top.parsed("date", dt.date.fromisoformat, "a date like 2023-12-21", required=True),
-        intro=top.text("intro", required=False),
-        sections=tuple(sections),
-        header_image=_image(top.child("header_image", "header_image.")),
-        outro=top.text("outro", required=False),
-        send_at=send_at,
-        not_after=not_after,
-        audience=audience,
-        template=top.text("template", required=False) or None,
-        lines=lines,
-    )
+    if audience_node is None or audience_node.value is None:
+        return ()
+    items = audience_node.value if isinstance(audience_node.value, list) else [audience_node]
+    tags = []
+    for item in items:
+        if not isinstance(item.value, str) or not item.value.strip():
+            raise IssueError(f"{path}:{item.line}: 'audience' must be a tag or a list of tags.")
+        tags.append(item.value.strip().lower())
+    return tuple(tags)
 
 
 def issue_paths(settings: "Settings") -> list[Path]:

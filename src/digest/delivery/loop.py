@@ -196,84 +196,27 @@ class SendLoop:
     # --- the run --------------------------------------------------------------------------------
 
     def run(self) -> RunStats:
-        """Send until nothing is left (or a stop); the ledger holds every outcome."""
-        counts = self.ledger.counts(self.send_id)
-        waiting = counts[PENDING] if self._only_ids is None else len(self._only_ids)
-        self.stats.total = waiting if self.options.limit is None else min(waiting, self.options.limit)
-        self.stats.started = self.clock()
-        bucket = TokenBucket(self.options.rate, burst=max(1.0, float(self.batch_size)), clock=self.clock,
-                             sleep=self.sleep)
-        self._throttle = Throttle(bucket, self.clock, self.sleep)
+        """Send until nothing is left (or a stop); the ledger holds every outcome.
+
+        The states: claiming (while there is room in flight and no stop), waiting for an event
+        (a built batch, a sent batch), waiting for a retry to fall due, draining after a stop or a
+        first Ctrl-C (in-flight batches finish and are recorded, queued ones are handed back), done.
+        The stop policy: a run stops on a refused login, a builder failure, Ctrl-C, a caller's
+        `stats.stopped` (the --due runner's not_after and signals), or `max_consecutive_failures`.
+        """
+        self._start()
         jobs: queue.Queue = queue.Queue()
         events: queue.Queue = queue.Queue()  # ("sent", messages, outcome) from workers, ("built", rows, future)
-        self._halt = threading.Event()
         workers = [Worker(t, jobs, events, self._throttle, self._halt) for t in self.transports]
         for w in workers:
             w.start()
-        pool = getattr(self.build, "submit", None)  # a process pool builds ahead while workers send
         previous_handler = self._catch_ctrl_c()
-        # Batches claimed but not yet recorded: one per connection being sent, plus enough being
-        # built/queued that no worker waits for the builder.
-        max_inflight = len(workers) + (1 + getattr(self.build, "processes", 0))
-        inflight = 0
         try:
-            while True:
-                if self._interrupted and not self.stats.stopped:
-                    self.stats.stopped = "interrupted (Ctrl-C)"
-                    self._halt.set()
-                while not self.stats.stopped and inflight < max_inflight:
-                    rows = self._claim_next()
-                    if not rows:
-                        break
-                    inflight += 1
-                    if pool is not None:
-                        future = pool(rows)
-                        self._pending_builds.add(future)
-                        future.add_done_callback(lambda f, rows=rows: events.put(("built", rows, f)))
-                    else:
-                        inflight -= self._dispatch(rows, self.build(rows), jobs)
-                if self.stats.stopped:
-                    inflight -= self._hand_back(jobs)
-                if inflight == 0:
-                    if self.stats.stopped or not self._retry_due:
-                        break
-                    wait = min(self._retry_due.values()) - self.clock()
-                    if wait > 0:
-                        self.sleep(wait)
-                    continue
-                event = self._next_event(events)
-                if event is None:  # Ctrl-C: the top of the loop stops claiming and drains
-                    continue
-                kind, items, outcome = event
-                if kind == "built":
-                    self._pending_builds.discard(outcome)
-                    inflight -= self._built(items, outcome, jobs)
-                    continue
-                inflight -= 1
-                self._record(items, outcome)
-                self.stats.deferred = len(self._deferred)
-                self.stats.finished = self.clock()
-                self.progress(self.stats)
+            self._pump(jobs, events, max_inflight=len(workers) + 1 + getattr(self.build, "processes", 0))
         except KeyboardInterrupt:
             self.stats.stopped = "interrupted (Ctrl-C)"
             self._halt.set()
-            self._hand_back(jobs)
-            # Let the batches on the wire finish so their results are recorded, not left in doubt.
-            # (The interrupt may have come between two bookkeeping steps, so this does not trust
-            # `inflight`: it waits while anything can still produce an event.)
-            while (self._pending_builds or any(w.busy for w in workers) or not jobs.empty()
-                   or not events.empty()):
-                try:
-                    kind, items, outcome = events.get(timeout=0.2)
-                except queue.Empty:
-                    self._hand_back(jobs)
-                    continue
-                if kind == "built":
-                    self._pending_builds.discard(outcome)
-                    self._built(items, outcome, jobs)
-                else:
-                    self._record(items, outcome)
-                self._hand_back(jobs)
+            self._drain(jobs, events, workers)
         finally:
             if previous_handler is not None:
                 signal.signal(signal.SIGINT, previous_handler)
@@ -282,17 +225,103 @@ class SendLoop:
                 jobs.put(None)
             for w in workers:
                 w.join(timeout=30)
-        while not events.empty():  # answers that arrived after an interrupted drain
-            kind, items, outcome = events.get_nowait()
-            if kind == "sent":
-                self._record(items, outcome)
-            else:  # built after the stop: never handed to a connection
-                self._built(items, outcome, jobs)
+        self._record_leftovers(events, jobs)
         self.stats.deferred = len(self._deferred)
         self.stats.finished = self.clock()
         self.stats.error = self._stop_error
         self.progress(self.stats)
         return self.stats
+
+    def _start(self) -> None:
+        """Count what this run may send, start the clock, the rate limit and the halt flag."""
+        counts = self.ledger.counts(self.send_id)
+        waiting = counts[PENDING] if self._only_ids is None else len(self._only_ids)
+        self.stats.total = waiting if self.options.limit is None else min(waiting, self.options.limit)
+        self.stats.started = self.clock()
+        bucket = TokenBucket(self.options.rate, burst=max(1.0, float(self.batch_size)), clock=self.clock,
+                             sleep=self.sleep)
+        self._throttle = Throttle(bucket, self.clock, self.sleep)
+        self._halt = threading.Event()
+
+    def _pump(self, jobs: queue.Queue, events: queue.Queue, *, max_inflight: int) -> None:
+        """The main loop. `inflight` counts batches claimed but not yet recorded: one per connection
+        being sent, plus enough being built or queued that no worker waits for the builder."""
+        inflight = 0
+        while True:
+            if self._interrupted and not self.stats.stopped:
+                self.stats.stopped = "interrupted (Ctrl-C)"
+                self._halt.set()
+            while not self.stats.stopped and inflight < max_inflight:
+                rows = self._claim_next()
+                if not rows:
+                    break
+                inflight += 1 - self._start_build(rows, jobs, events)
+            if self.stats.stopped:
+                inflight -= self._hand_back(jobs)
+            if inflight == 0:
+                if self.stats.stopped or not self._retry_due:
+                    return
+                self._sleep_until_next_retry()
+                continue
+            event = self._next_event(events)
+            if event is not None:  # None: Ctrl-C; the top of the loop stops claiming and drains
+                inflight -= self._handle(event, jobs)
+
+    def _start_build(self, rows: Sequence[RecipientRow], jobs: queue.Queue, events: queue.Queue) -> int:
+        """Build a claimed batch: in a builder process (its result comes back as an event) or here
+        (queued for the workers at once). Returns 1 when the batch is already settled."""
+        pool = getattr(self.build, "submit", None)  # a process pool builds ahead while workers send
+        if pool is None:
+            return self._dispatch(rows, self.build(rows), jobs)
+        future = pool(rows)
+        self._pending_builds.add(future)
+        future.add_done_callback(lambda f, rows=rows: events.put(("built", rows, f)))
+        return 0
+
+    def _sleep_until_next_retry(self) -> None:
+        wait = min(self._retry_due.values()) - self.clock()
+        if wait > 0:
+            self.sleep(wait)
+
+    def _handle(self, event: tuple, jobs: queue.Queue) -> int:
+        """One event from a builder or a worker; returns how many batches it settled (0 or 1)."""
+        kind, items, outcome = event
+        if kind == "built":
+            self._pending_builds.discard(outcome)
+            return self._built(items, outcome, jobs)
+        self._record(items, outcome)
+        self.stats.deferred = len(self._deferred)
+        self.stats.finished = self.clock()
+        self.progress(self.stats)
+        return 1
+
+    def _drain(self, jobs: queue.Queue, events: queue.Queue, workers: Sequence[Worker]) -> None:
+        """After a second Ctrl-C: let the batches on the wire finish so their results are recorded,
+        not left in doubt. (The interrupt may have come between two bookkeeping steps, so this does
+        not trust the in-flight count: it waits while anything can still produce an event.)"""
+        self._hand_back(jobs)
+        while (self._pending_builds or any(w.busy for w in workers) or not jobs.empty()
+               or not events.empty()):
+            try:
+                kind, items, outcome = events.get(timeout=0.2)
+            except queue.Empty:
+                self._hand_back(jobs)
+                continue
+            if kind == "built":
+                self._pending_builds.discard(outcome)
+                self._built(items, outcome, jobs)
+            else:
+                self._record(items, outcome)
+            self._hand_back(jobs)
+
+    def _record_leftovers(self, events: queue.Queue, jobs: queue.Queue) -> None:
+        """Answers that arrived after an interrupted drain."""
+        while not events.empty():
+            kind, items, outcome = events.get_nowait()
+            if kind == "sent":
+                self._record(items, outcome)
+            else:  # built after the stop: never handed to a connection
+                self._built(items, outcome, jobs)
 
     def _dispatch(self, rows: Sequence[RecipientRow], built: list, jobs: queue.Queue) -> int:
         """Queue the built messages for the workers; returns 1 when nothing was left to queue."""

@@ -8,7 +8,7 @@ import traceback
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from digest.errors import DigestError
@@ -101,34 +101,16 @@ class PreviewHandler(BaseHTTPRequestHandler):
                 pass
 
     def _route(self, seg: list[str], query: dict[str, str]) -> None:
-        project = self.server.project
-        if seg == [""] or seg == ["index.html"]:
-            return self._asset("index.html")
-        if len(seg) == 2 and seg[0] == "assets":
-            return self._asset(seg[1])
-        if seg == ["favicon.ico"]:
-            return self._asset("favicon.svg")
-        if seg == ["events"]:
-            return self._events()
-        if seg == ["api", "issues"]:
-            return self._json(project.listing())
-        if seg == ["api", "subscribers"]:
-            return self._subscribers(query.get("q", ""))
-        if len(seg) == 3 and seg[:2] == ["api", "issue"]:
-            return self._issue_data(seg[2], query.get("subscriber") or None)
-        if len(seg) >= 2 and seg[0] == "issue":
-            slug = seg[1]
-            if len(seg) == 2:
-                if slug not in project.issue_files():
-                    return self._text(HTTPStatus.NOT_FOUND, f"No issue '{slug}'. The list of issues is at /\n")
-                return self._asset("issue.html")
-            if len(seg) == 3 and seg[2] == "email.html":
-                return self._email(slug, query.get("subscriber") or None, query.get("mode", "light"))
-            if len(seg) == 3 and seg[2] == "message.eml":
-                return self._eml(slug, query.get("subscriber") or None)
-            if len(seg) >= 4 and seg[2] == "files":
-                return self._file(slug, "/".join(seg[3:]))
+        for pattern, handler in ROUTES:
+            params = match_route(pattern, seg)
+            if params is not None:
+                return handler(self, params, query)
         self._text(HTTPStatus.NOT_FOUND, "Not found.\n")
+
+    def _issue_page(self, slug: str) -> None:
+        if slug not in self.server.project.issue_files():
+            return self._text(HTTPStatus.NOT_FOUND, f"No issue '{slug}'. The list of issues is at /\n")
+        self._asset("issue.html")
 
     # --- routes -------------------------------------------------------------------------------
 
@@ -227,3 +209,43 @@ class PreviewHandler(BaseHTTPRequestHandler):
             else:
                 self.wfile.write(b": keep-alive\n\n")
             self.wfile.flush()
+
+
+def match_route(pattern: tuple[str, ...], seg: list[str]) -> dict[str, str] | None:
+    """The parameters when the path's segments fit `pattern` ('<name>' takes one segment, '<rest>'
+    the remaining ones, joined by '/'); None otherwise."""
+    params: dict[str, str] = {}
+    for i, token in enumerate(pattern):
+        if token == "<rest>":
+            if len(seg) <= i:
+                return None
+            params["rest"] = "/".join(seg[i:])
+            return params
+        if i >= len(seg):
+            return None
+        if token.startswith("<"):
+            params[token[1:-1]] = seg[i]
+        elif token != seg[i]:
+            return None
+    return params if len(seg) == len(pattern) else None
+
+
+def _subscriber(query: dict[str, str]) -> str | None:
+    return query.get("subscriber") or None
+
+
+# The preview's URLs, in the order they are tried.
+ROUTES: tuple[tuple[tuple[str, ...], Callable[[PreviewHandler, dict, dict], None]], ...] = (
+    (("",), lambda h, p, q: h._asset("index.html")),
+    (("index.html",), lambda h, p, q: h._asset("index.html")),
+    (("assets", "<name>"), lambda h, p, q: h._asset(p["name"])),
+    (("favicon.ico",), lambda h, p, q: h._asset("favicon.svg")),
+    (("events",), lambda h, p, q: h._events()),
+    (("api", "issues"), lambda h, p, q: h._json(h.server.project.listing())),
+    (("api", "subscribers"), lambda h, p, q: h._subscribers(q.get("q", ""))),
+    (("api", "issue", "<slug>"), lambda h, p, q: h._issue_data(p["slug"], _subscriber(q))),
+    (("issue", "<slug>"), lambda h, p, q: h._issue_page(p["slug"])),
+    (("issue", "<slug>", "email.html"), lambda h, p, q: h._email(p["slug"], _subscriber(q), q.get("mode", "light"))),
+    (("issue", "<slug>", "message.eml"), lambda h, p, q: h._eml(p["slug"], _subscriber(q))),
+    (("issue", "<slug>", "files", "<rest>"), lambda h, p, q: h._file(p["slug"], p["rest"])),
+)

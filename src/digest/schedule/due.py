@@ -165,62 +165,86 @@ def _run_due(settings, now, options, clock, log, progress, on_result, stop, tran
 
 def _send_one(settings, entry: IssueStatus, options, clock: Clock, log, progress, stop: threading.Event,
               transport, note, ledger_book) -> DueResult:
+    """Send (or resume) one due issue and say how it went."""
     from digest.delivery.job import SendJob
 
     slug = entry.slug
-    moment = clock()
-    if entry.not_after is not None and moment >= entry.not_after:  # time passed while earlier issues went out
+    if entry.not_after is not None and clock() >= entry.not_after:  # time passed while earlier issues went out
         reason = f"not_after {entry.not_after.isoformat()} passed before it could start"
         return DueResult(slug, EXPIRED_NOW, reason + note(slug, EXPIRED, reason))
-    what = "resuming" if entry.send is not None else "sending"
-    log(f"{slug}: {what} (send_at {entry.send_at.isoformat() if entry.send_at else '-'}"
+    log(f"{slug}: {'resuming' if entry.send is not None else 'sending'} "
+        f"(send_at {entry.send_at.isoformat() if entry.send_at else '-'}"
         + (f", not_after {entry.not_after.isoformat()}" if entry.not_after else "") + ")")
-    reached_not_after = False
-
-    def watch(stats: "RunStats") -> None:
-        # Called by the send loop after each batch's results are recorded; setting `stopped` makes
-        # it claim nothing more and hand queued batches back (in-flight ones finish and are recorded).
-        nonlocal reached_not_after
-        if progress is not None:
-            progress(entry, stats)
-        if not stats.stopped:
-            if stop.is_set():
-                stats.stopped = "stopped by a signal (SIGTERM/SIGINT); the next run resumes"
-            elif entry.not_after is not None and clock() >= entry.not_after:
-                reached_not_after = True
-                stats.stopped = f"not_after {entry.not_after.isoformat()} reached"
-
-    def started(report: "RunReport") -> None:
-        c = report.counts
-        waiting = c[PENDING] + c[SENDING] + c[DEFERRED]
-        text = f"{slug}: {waiting} to send"
-        if report.already_sent:
-            text += f", {report.already_sent} already sent"
-        if report.prepared.get("in_doubt"):
-            text += f", {report.prepared['in_doubt']} possibly delivered by the interrupted run (sent again)"
-        log(text)
-
+    watch = _Watch(entry, clock, stop, progress, log)
     try:
         job = SendJob(settings, str(entry.path), transport=transport)
         if stop.is_set():  # the signal came while it rendered: start nothing new
             return DueResult(slug, STOPPED, "stopped by a signal before it started; the next run sends it")
-        report = job.run(options, progress=watch, on_start=started)
+        report = job.run(options, progress=watch, on_start=watch.started)
     except SendLockedError as exc:
         return DueResult(slug, BUSY, f"skipped: {exc.message}")
     except DigestError as exc:
-        partial = getattr(exc, "report", None)
-        hint = exc.hint or ""
-        if "--resume-changed" in hint:
-            # --due never accepts a changed message on its own: a person decides, by hand.
-            hint = f"to send the changed issue to the rest, run by hand: digest send {slug} --yes --resume-changed"
-        reason = exc.message + (f" ({hint})" if hint else "")
-        return DueResult(slug, FAILED_TO_START, reason + note(slug, STATE_FAILED, reason), partial)
+        return _could_not_send(slug, exc, note)
+    if isinstance(report.error, DigestError):
+        return _could_not_send(slug, report.error, note, report)
+    if report.error is not None:
+        raise report.error
     try:
         if entry.note is not None:
             ledger_book().clear_note(slug)
     except DigestError:
         pass  # the note is only shown by `digest schedule`; the send itself is recorded
-    c = report.counts
+    return _outcome(entry, report, watch.reached_not_after, stop, note)
+
+
+class _Watch:
+    """The send loop's progress callback for one issue: passes progress on, stops at a signal or not_after.
+
+    Called after each batch's results are recorded; setting `stopped` makes the loop claim nothing
+    more and hand queued batches back (in-flight ones finish and are recorded).
+    """
+
+    def __init__(self, entry: IssueStatus, clock: Clock, stop: threading.Event, progress, log):
+        self.entry, self.clock, self.stop, self.progress, self.log = entry, clock, stop, progress, log
+        self.reached_not_after = False
+
+    def __call__(self, stats: "RunStats") -> None:
+        if self.progress is not None:
+            self.progress(self.entry, stats)
+        if stats.stopped:
+            return
+        not_after = self.entry.not_after
+        if self.stop.is_set():
+            stats.stopped = "stopped by a signal (SIGTERM/SIGINT); the next run resumes"
+        elif not_after is not None and self.clock() >= not_after:
+            self.reached_not_after = True
+            stats.stopped = f"not_after {not_after.isoformat()} reached"
+
+    def started(self, report: "RunReport") -> None:
+        """The issue's start line: how many to send, how many already went out."""
+        c = report.counts
+        text = f"{self.entry.slug}: {c[PENDING] + c[SENDING] + c[DEFERRED]} to send"
+        if report.already_sent:
+            text += f", {report.already_sent} already sent"
+        if report.prepared.get("in_doubt"):
+            text += f", {report.prepared['in_doubt']} possibly delivered by the interrupted run (sent again)"
+        self.log(text)
+
+
+def _could_not_send(slug: str, exc: DigestError, note, report: "RunReport | None" = None) -> DueResult:
+    """An issue that could not start (or stopped on an error): failed, with the reason noted for the next run."""
+    hint = exc.hint or ""
+    if "--resume-changed" in hint:
+        # --due never accepts a changed message on its own: a person decides, by hand.
+        hint = f"to send the changed issue to the rest, run by hand: digest send {slug} --yes --resume-changed"
+    reason = exc.message + (f" ({hint})" if hint else "")
+    return DueResult(slug, FAILED_TO_START, reason + note(slug, STATE_FAILED, reason), report)
+
+
+def _outcome(entry: IssueStatus, report: "RunReport", reached_not_after: bool, stop: threading.Event,
+             note) -> DueResult:
+    """How a run that went through ended: sent, expired at not_after, stopped by a signal, or incomplete."""
+    slug, c = entry.slug, report.counts
     left = c[PENDING] + c[SENDING] + c[DEFERRED]
     summary = f"{c[SENT]}/{sum(c.values()) - c[SKIPPED]} sent"
     if c[FAILED]:
@@ -237,5 +261,3 @@ def _send_one(settings, entry: IssueStatus, options, clock: Clock, log, progress
     if report.stats.stopped:
         summary += f" — {report.stats.stopped}"
     return DueResult(slug, INCOMPLETE, summary, report)
-
-

@@ -115,6 +115,21 @@ class ResendTransport(HTTPTransport):
                     else "fix what the error names (sender domain, settings, message); "
                          "nothing in this batch was sent")
             raise self.permanent(request, response, hint)
+        ids, failed = self._parse_batch(request, response)
+        results = []
+        for i, m in enumerate(request.messages):
+            if i in failed:
+                text = failed[i]
+                results.append(SendResult(m.recipient_id, Status.FAILED, code="validation_error",
+                                          reason=f"Resend: {text}", suppress="`to`" in text))
+            else:
+                item = ids[i]
+                pid = item.get("id") if isinstance(item, dict) else None
+                results.append(SendResult(m.recipient_id, Status.SENT, provider_id=pid, code="200"))
+        return results
+
+    def _parse_batch(self, request: APIRequest, response: APIResponse) -> tuple[dict[int, object], dict[int, str]]:
+        """({index: data item} for accepted messages, {index: error message} for refused ones)."""
         try:
             body = response.json()
         except ValueError:
@@ -131,15 +146,4 @@ class ResendTransport(HTTPTransport):
         if len(data) != len(accepted):
             raise self.unreadable(request, response,
                                   f"it holds {len(data)} ids for {len(accepted)} accepted messages")
-        ids = dict(zip(accepted, data))
-        results = []
-        for i, m in enumerate(request.messages):
-            if i in failed:
-                text = failed[i]
-                results.append(SendResult(m.recipient_id, Status.FAILED, code="validation_error",
-                                          reason=f"Resend: {text}", suppress="`to`" in text))
-            else:
-                item = ids[i]
-                pid = item.get("id") if isinstance(item, dict) else None
-                results.append(SendResult(m.recipient_id, Status.SENT, provider_id=pid, code="200"))
-        return results
+        return dict(zip(accepted, data)), failed
