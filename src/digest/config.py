@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import os
+import textwrap
 import tomllib
 import types
 import typing
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from digest.errors import ConfigError
+from digest.transports import REGISTRY as TRANSPORTS
 
 CONFIG_FILENAME = "digest.toml"
 ENV_PREFIX = "DIGEST_"
@@ -114,8 +117,8 @@ SECTIONS: dict[str, type] = {
 }
 
 # Transport sections are validated by the transport itself (it owns its dataclass); config only
-# knows their names so that a misspelt section is still an error.
-TRANSPORT_SECTIONS = ("outbox", "smtp", "postmark", "sendgrid", "mailgun", "resend")
+# knows their names (the transport registry's) so that a misspelt section is still an error.
+TRANSPORT_SECTIONS = tuple(TRANSPORTS)
 
 
 @dataclass
@@ -342,3 +345,49 @@ def secret(name: str, env: typing.Mapping[str, str] | None = None, *, purpose: s
         raise ConfigError(f"environment variable {name} is not set ({purpose}).",
                           f"export {name}=… before running digest; secrets never go in digest.toml")
     return value
+
+
+# --- writing a settings file ----------------------------------------------------------------------
+
+def _toml_literal(value: Any) -> str:
+    """A value as TOML writes it (strings as basic strings, tables inline)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_literal(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_literal(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a valid TOML basic string
+
+
+def _default_of(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return f.default_factory()  # type: ignore[misc]
+    return None
+
+
+def settings_toml(sections: list[tuple[str, type, bool]], values: typing.Mapping[tuple[str, str], Any]) -> str:
+    """digest.toml text listing every setting of `sections` with its description and default.
+
+    `sections` holds (name, dataclass, whole section commented out); `values` maps
+    (section, key) to a value written as an active line. Every other key is a commented-out line
+    showing its default, so the file documents itself and loads to the same settings.
+    """
+    out: list[str] = []
+    for name, cls, commented in sections:
+        prefix = "# " if commented else ""
+        out += ["", f"{prefix}[{name}]"]
+        for f in dataclasses.fields(cls):
+            key = _toml_name(f.name)
+            doc = f.metadata.get("doc", "")
+            out += [f"# {line}" for line in textwrap.wrap(doc, 96)]
+            if (name, key) in values:
+                out.append(f"{prefix}{key} = {_toml_literal(values[(name, key)])}")
+                continue
+            default = _default_of(f)
+            out.append(f"# {key} = {_toml_literal(default)}" if default is not None else f"# {key} =   (not set)")
+    return "\n".join(out).lstrip("\n") + "\n"

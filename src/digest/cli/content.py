@@ -31,6 +31,24 @@ def build(app: AppContext, issue: str, out_dir: str | None, as_email: str | None
 
 
 @click.command()
+@click.argument("folder", required=False, default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--name", default="My Newsletter", show_default=True, help="The newsletter's name.")
+@click.option("--from", "from_addr", metavar="'NAME <ADDRESS>'",
+              help="The From address (default: the name at newsletter@example.org; change it before sending).")
+def init(folder: Path, name: str, from_addr: str | None) -> None:
+    """Start a new newsletter in FOLDER (default: here): digest.toml with every setting, the templates,
+    issues/ with a first issue, and an example subscribers.csv. Never overwrites a file."""
+    from digest.compose.scaffold import init_project
+
+    written = init_project(folder, name=name, from_addr=from_addr)
+    for path in written:
+        click.echo(f"created {display(path)}")
+    first = next(p for p in written if p.parent.name == "issues")
+    go = "" if folder.resolve() == Path.cwd().resolve() else f"cd {display(folder)} && "
+    click.echo(f"\nNext: {go}digest preview {first.stem}   (then edit digest.toml: name, from, postal address, URLs)")
+
+
+@click.command()
 @click.argument("title")
 @pass_app
 def new(app: AppContext, title: str) -> None:

@@ -27,3 +27,13 @@ def transport_class(name: str):
                           f"set [send] transport to one of: {', '.join(REGISTRY)}")
     module_name, class_name = REGISTRY[name].split(":")
     return getattr(importlib.import_module(module_name), class_name)
+
+
+def settings_classes() -> dict[str, type]:
+    """Each transport's name and the dataclass of its digest.toml section (imports every transport)."""
+    classes = {}
+    for name in REGISTRY:
+        cls = transport_class(name).settings_class
+        if cls is not None:
+            classes[name] = cls
+    return classes

@@ -49,6 +49,7 @@ class Transport(ABC):
     max_batch: ClassVar[int] = 100      # most messages one send_batch call takes
     supports_connections: ClassVar[bool] = False  # whether --connections N > 1 means anything
     reaches_people: ClassVar[bool] = True  # False for outbox: files on disk, nobody receives them
+    settings_class: ClassVar[type | None] = None  # the dataclass of its [name] section in digest.toml
 
     def __init__(self, settings: "Settings", *, connections: int = 1):
         self.settings = settings

@@ -53,6 +53,7 @@ class OutboxTransport(Transport):
     # Messages stay on this machine, so the public development key may sign their unsubscribe
     # links (the README's first command must work with no secrets set).
     reaches_people = False
+    settings_class = OutboxSettings
 
     name = "outbox"
     needs_mime = True

@@ -93,6 +93,7 @@ class SMTPTransport(Transport):
     needs_mime = True
     max_batch = 100
     supports_connections = True
+    settings_class = SMTPSettings
 
     def __init__(self, settings: "Settings", *, connections: int = 1):
         super().__init__(settings, connections=connections)
