@@ -27,7 +27,17 @@ from digest.clock import format_when, humanize, parse_stamp, require_aware
 from digest.errors import DigestError, LedgerError
 from digest.store.ledger import Ledger, ledger_path
 from digest.store.locks import SendLock
-from digest.store.rows import DEFERRED, FAILED, PENDING, SENDING, SENT, SKIPPED, Note, RecipientRow, SendRow
+from digest.store.rows import (
+    DEFERRED,
+    FAILED,
+    PENDING,
+    SENDING,
+    SENT,
+    SKIPPED,
+    Note,
+    RecipientRow,
+    SendRow,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from digest.compose.issue import Issue

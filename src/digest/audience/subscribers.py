@@ -9,9 +9,9 @@ pass parses rows with the csv module. Bad rows are counted and reported, never f
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import itertools
-import functools
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping

@@ -19,9 +19,9 @@ import jinja2
 from markupsafe import Markup
 
 from digest.compose import markdown
-from digest.errors import RenderError
 from digest.compose.issue import Issue
 from digest.compose.slots import SlotText, content_to_slots, slot
+from digest.errors import RenderError
 
 if TYPE_CHECKING:  # pragma: no cover
     from digest.config import Settings

@@ -16,8 +16,17 @@ from digest.audience.tokens import GENERATE_HINT, KeyRing
 from digest.compose.issue import find_issue, load_issue
 from digest.compose.render import render_issue
 from digest.delivery.audience import AudienceCounts, stream_audience
-from digest.delivery.builders import ProcessBuilder, build_processes, close_quietly, make_build
-from digest.delivery.fingerprints import Fingerprints, list_fingerprint, settings_fingerprint
+from digest.delivery.builders import (
+    ProcessBuilder,
+    build_processes,
+    close_quietly,
+    make_build,
+)
+from digest.delivery.fingerprints import (
+    Fingerprints,
+    list_fingerprint,
+    settings_fingerprint,
+)
 from digest.delivery.loop import Builder, SendLoop
 from digest.delivery.options import RunOptions, RunReport, RunStats
 from digest.delivery.personalize import Personalizer

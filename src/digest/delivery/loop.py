@@ -19,12 +19,16 @@ from typing import Callable, Sequence
 
 from digest.clock import Timer
 from digest.delivery.options import RunOptions, RunStats
+from digest.delivery.outgoing import OutgoingMessage
 from digest.delivery.throttle import Sleep, Throttle, TokenBucket, backoff_delay
 from digest.delivery.workers import NOT_SENT, Worker
-from digest.errors import PermanentTransportError, TransientTransportError, TransportAuthError
+from digest.errors import (
+    PermanentTransportError,
+    TransientTransportError,
+    TransportAuthError,
+)
 from digest.store.ledger import Ledger
 from digest.store.rows import DEFERRED, FAILED, PENDING, SENT, Outcome, RecipientRow
-from digest.delivery.outgoing import OutgoingMessage
 from digest.transports.base import SendResult, Status, Transport
 
 # rows → one OutgoingMessage per row, or the exception that stopped that row's message being built

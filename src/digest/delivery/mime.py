@@ -20,8 +20,16 @@ import time
 from datetime import datetime, timezone
 from typing import Callable, Iterable
 
-from digest.delivery.headers import (FIELD_NAME, RESERVED, MessageError, clean_message_id, encode_address,
-                                     encode_unstructured, header_address, parse_mailbox)
+from digest.delivery.headers import (
+    FIELD_NAME,
+    RESERVED,
+    MessageError,
+    clean_message_id,
+    encode_address,
+    encode_unstructured,
+    header_address,
+    parse_mailbox,
+)
 from digest.delivery.outgoing import OutgoingMessage
 from digest.text import header_safe
 

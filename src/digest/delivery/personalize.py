@@ -8,15 +8,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Protocol
 
 from digest.audience.addresses import address_key
+from digest.delivery.outgoing import OutgoingMessage
 from digest.errors import ConfigError, MergeError
 from digest.newsletter import newsletter_identity
 from digest.text import header_safe
-from digest.delivery.outgoing import OutgoingMessage
 
 if TYPE_CHECKING:  # pragma: no cover
-    from digest.config import Settings
-    from digest.compose.render import Rendered
     from digest.audience.subscribers import Subscriber
+    from digest.compose.render import Rendered
+    from digest.config import Settings
 
 # Values computed per recipient by digest itself; every other field comes from the list.
 COMPUTED_FIELDS = frozenset({"unsubscribe_url", "web_version_url", "email"})

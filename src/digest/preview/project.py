@@ -28,9 +28,9 @@ from digest.preview.watch import changed_files, file_stamp, scan, walk
 from digest.status import label, open_ledger, status_of
 
 if TYPE_CHECKING:  # pragma: no cover
-    from digest.config import Settings
     from digest.compose.issue import Issue
     from digest.compose.render import Rendered
+    from digest.config import Settings
 
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
                ".webp": "image/webp", ".svg": "image/svg+xml", ".avif": "image/avif", ".ico": "image/x-icon"}

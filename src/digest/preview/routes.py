@@ -11,10 +11,10 @@ from importlib import resources
 from typing import TYPE_CHECKING, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from digest.compose.render import GMAIL_CLIP_BYTES
 from digest.errors import DigestError
 from digest.preview.dark import MODES
 from digest.preview.project import NotFound
-from digest.compose.render import GMAIL_CLIP_BYTES
 
 if TYPE_CHECKING:  # pragma: no cover
     from digest.preview.server import PreviewServer

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 from urllib.parse import quote
 
-from digest.errors import DigestError
-from digest.preview.routes import PreviewHandler
-from digest.preview.project import PreviewProject
-from digest.preview.watch import POLL_INTERVAL
 from digest.clock import Clock, utc_now
+from digest.errors import DigestError
+from digest.preview.project import PreviewProject
+from digest.preview.routes import PreviewHandler
+from digest.preview.watch import POLL_INTERVAL
 
 if TYPE_CHECKING:  # pragma: no cover
     from digest.config import Settings

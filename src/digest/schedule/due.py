@@ -29,7 +29,13 @@ from typing import TYPE_CHECKING, Callable
 
 from digest.clock import Clock, require_aware
 from digest.errors import DigestError, SendLockedError
-from digest.status import EXPIRED, STATE_FAILED, IssueStatus, issue_statuses, next_scheduled
+from digest.status import (
+    EXPIRED,
+    STATE_FAILED,
+    IssueStatus,
+    issue_statuses,
+    next_scheduled,
+)
 from digest.store.ledger import Ledger, ledger_path
 from digest.store.locks import DueLock
 from digest.store.rows import DEFERRED, FAILED, PENDING, SENDING, SENT, SKIPPED

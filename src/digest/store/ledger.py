@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 from digest.audience.addresses import address_key
 from digest.clock import iso_stamp, now_iso
 from digest.store.db import Database
-from digest.store.rows import PENDING, RECIPIENT_STATES, Note, Outcome, RecipientRow, SendRow
+from digest.store.rows import (
+    PENDING,
+    RECIPIENT_STATES,
+    Note,
+    Outcome,
+    RecipientRow,
+    SendRow,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from digest.config import Settings

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import difflib
+import importlib
 
 from digest.errors import ConfigError
 

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Sequence
 
 from digest.audience.addresses import address_key
 from digest.config import load_section, setting
-from digest.errors import ConfigError, PermanentTransportError, TransientTransportError
 from digest.delivery.outgoing import OutgoingMessage
+from digest.errors import ConfigError, PermanentTransportError, TransientTransportError
 from digest.transports.base import SendResult, Status, Transport
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -16,14 +16,15 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from digest.config import setting
-from digest.errors import ConfigError
 from digest.delivery.outgoing import OutgoingMessage
+from digest.errors import ConfigError
 from digest.transports.base import SendResult, Status
 from digest.transports.http import (
     APIRequest,
     APIResponse,
     HTTPSettings,
     HTTPTransport,
+    display_address,
     message_headers,
 )
 
@@ -53,8 +54,10 @@ def build_request(messages: Sequence[OutgoingMessage], cfg: ResendSettings, toke
         raise ValueError(f"Resend takes 1–{MAX_BATCH} messages per call, got {len(messages)}")
     items = []
     for m in messages:
-        to = f"{m.to_name} <{m.to_email}>" if m.to_name and not any(c in m.to_name for c in '"<>,;') \
-            else m.to_email  # Resend rejects quoted display names; drop a name it cannot take
+        # Resend rejected display names with these characters (anymail's resend backend worked around it):
+        # such a name is left out rather than refused; other names are formatted like every API's.
+        name = m.to_name if not any(c in m.to_name for c in '"<>,;') else ""
+        to = display_address(name, m.to_email)
         item = {"from": m.from_addr, "to": [to], "subject": m.subject, "html": m.html, "text": m.text,
                 "headers": dict(message_headers(m))}
         if m.reply_to:

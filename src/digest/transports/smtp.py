@@ -13,12 +13,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from digest.config import load_section, secret, setting
-from digest.errors import (ConfigError, DigestError, PermanentTransportError, TransientTransportError,
-                      TransportAuthError)
 from digest.delivery.outgoing import OutgoingMessage
-from digest.transports.smtp_session import (ConnectionLost, FastDataSMTP, FastDataSMTP_SSL, close_quietly,
-                                            envelope_address, reply_text, should_suppress, split_mime)
+from digest.errors import (
+    ConfigError,
+    DigestError,
+    PermanentTransportError,
+    TransientTransportError,
+    TransportAuthError,
+)
 from digest.transports.base import SendResult, Status, Transport
+from digest.transports.smtp_session import (
+    ConnectionLost,
+    FastDataSMTP,
+    FastDataSMTP_SSL,
+    close_quietly,
+    envelope_address,
+    reply_text,
+    should_suppress,
+    split_mime,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from digest.config import Settings
