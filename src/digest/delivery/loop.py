@@ -20,6 +20,7 @@ from typing import Callable, Sequence
 from digest.clock import Timer
 from digest.delivery.options import RunOptions, RunStats
 from digest.delivery.outgoing import OutgoingMessage
+from digest.delivery.stop import FailureStreak
 from digest.delivery.throttle import Sleep, Throttle, TokenBucket, backoff_delay
 from digest.delivery.workers import NOT_SENT, Worker
 from digest.errors import (
@@ -64,7 +65,7 @@ class SendLoop:
         self._only_ids = list(only_ids) if only_ids is not None else None
         self._pending_builds: set = set()
         self._interrupted = False
-        self._consecutive = 0
+        self._streak = FailureStreak(options.max_consecutive_failures)
         self._stop_error: BaseException | None = None
 
     # --- claiming -------------------------------------------------------------------------------
@@ -114,11 +115,9 @@ class SendLoop:
         self.stats.last_errors.append(line)
 
     def _failure(self, n: int = 1) -> None:
-        self._consecutive += n
-        limit = self.options.max_consecutive_failures
-        if limit and self._consecutive >= limit and not self.stats.stopped:
-            self.stats.stopped = (f"{self._consecutive} failures in a row (max_consecutive_failures = {limit}); "
-                                  f"the send is paused — check the errors, then run the same command again")
+        reason = self._streak.failure(n)
+        if reason and not self.stats.stopped:
+            self.stats.stopped = reason
 
     def _record_results(self, messages: Sequence[OutgoingMessage], results: Sequence[SendResult]) -> None:
         outcomes: list[Outcome] = []
@@ -131,7 +130,7 @@ class SendLoop:
                 outcomes.append(Outcome(rid, SENT, provider_id=res.provider_id, code=res.code))
                 self.stats.sent += 1
                 self._deferred.discard(rid)
-                self._consecutive = 0
+                self._streak.success()
             elif res.status == Status.FAILED:
                 outcomes.append(Outcome(rid, FAILED, code=res.code, error=reason, permanent=not res.retryable))
                 self.stats.failed += 1
@@ -173,7 +172,7 @@ class SendLoop:
             for rid in ids:
                 self._schedule_retry(rid, retry_after)
             if isinstance(exc, TransientTransportError):
-                self._throttle.pause(backoff_delay(min(self._consecutive // max(1, len(ids)) + 1, 8),
+                self._throttle.pause(backoff_delay(min(self._streak.count // max(1, len(ids)) + 1, 8),
                                                    self.options.retry_base_delay, self.options.retry_max_delay,
                                                    retry_after, self.rand))
         if messages:
@@ -397,8 +396,3 @@ class SendLoop:
             self.ledger.record([Outcome(m.recipient_id, PENDING, error="not sent: the run stopped") for m in job])
             handed += 1
 
-
-def send_rows(ledger: Ledger, send_id: int, transports: Sequence[Transport], build: Builder,
-              options: RunOptions, **kw) -> RunStats:
-    """Run the batch loop once (see SendLoop)."""
-    return SendLoop(ledger, send_id, transports, build, options, **kw).run()
