@@ -191,6 +191,8 @@ class HTTPTransport(Transport):
     # --connections N, which matters most for the one-message-per-call providers.
     supports_connections: ClassVar[bool] = True
     settings_class: ClassVar[type] = HTTPSettings
+    # (messages, settings, token) -> APIRequest: each provider's pure request builder
+    request_builder: ClassVar[Callable[..., APIRequest]]
     label: ClassVar[str] = ""              # provider name in messages: "Postmark"
     reset_header: ClassVar[str | None] = None
     reset_kind: ClassVar[str] = "delta"
@@ -237,9 +239,10 @@ class HTTPTransport(Transport):
 
     # -- provider hooks (pure) ------------------------------------------------------------------
 
-    def build_request(self, messages: Sequence[OutgoingMessage]) -> APIRequest:  # pragma: no cover
-        """The one API call that sends `messages` (at most max_batch of them)."""
-        raise NotImplementedError
+    def build_request(self, messages: Sequence[OutgoingMessage]) -> APIRequest:
+        """The one API call that sends `messages` (at most max_batch of them): the provider's pure
+        module-level build_request (its `request_builder`) with this transport's settings and token."""
+        return type(self).request_builder(messages, self.config, self.token)
 
     def read_results(self, request: APIRequest, response: APIResponse) -> list[SendResult]:  # pragma: no cover
         """Per-message results from an answer that is not 401/403/429/5xx."""

@@ -95,6 +95,7 @@ class MailgunTransport(HTTPTransport):
     label = "Mailgun"
     max_batch = 1
     settings_class = MailgunSettings
+    request_builder = staticmethod(build_request)
     reset_header = "X-RateLimit-Reset"
     reset_kind = "epoch"
 
@@ -118,10 +119,6 @@ class MailgunTransport(HTTPTransport):
     def describe(self) -> str:
         """Endpoint."""
         return f"mailgun {self.config.base_url}/v3/{self.config.domain}/messages (one message per call)"
-
-    def build_request(self, messages: Sequence[OutgoingMessage]) -> APIRequest:
-        """See module-level build_request."""
-        return build_request(messages, self.config, self.token)
 
     def read_results(self, request: APIRequest, response: APIResponse) -> list[SendResult]:
         """200 {id, message} → accepted; 400 about the `to` address → that recipient failed."""

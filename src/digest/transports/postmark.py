@@ -107,14 +107,11 @@ class PostmarkTransport(HTTPTransport):
     label = "Postmark"
     max_batch = MAX_BATCH
     settings_class = PostmarkSettings
+    request_builder = staticmethod(build_request)
 
     def describe(self) -> str:
         """Endpoint and message stream."""
         return f"postmark {self.config.base_url}/email/batch (stream {self.config.message_stream})"
-
-    def build_request(self, messages: Sequence[OutgoingMessage]) -> APIRequest:
-        """See module-level build_request."""
-        return build_request(messages, self.config, self.token)
 
     def read_results(self, request: APIRequest, response: APIResponse) -> list[SendResult]:
         """200 → an array of item answers in request order; 4xx → the whole call was refused."""

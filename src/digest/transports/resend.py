@@ -86,6 +86,7 @@ class ResendTransport(HTTPTransport):
     label = "Resend"
     max_batch = MAX_BATCH
     settings_class = ResendSettings
+    request_builder = staticmethod(build_request)
     reset_header = "ratelimit-reset"  # seconds until the window resets
     reset_kind = "delta"
 
@@ -99,10 +100,6 @@ class ResendTransport(HTTPTransport):
     def describe(self) -> str:
         """Endpoint and validation mode."""
         return f"resend {self.config.base_url}/emails/batch ({self.config.batch_validation} validation)"
-
-    def build_request(self, messages: Sequence[OutgoingMessage]) -> APIRequest:
-        """See module-level build_request."""
-        return build_request(messages, self.config, self.token)
 
     def read_results(self, request: APIRequest, response: APIResponse) -> list[SendResult]:
         """200 {data: [{id}], errors: [{index, message}]} → per message, in request order."""

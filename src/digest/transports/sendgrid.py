@@ -106,16 +106,13 @@ class SendGridTransport(HTTPTransport):
     label = "SendGrid"
     max_batch = 1
     settings_class = SendGridSettings
+    request_builder = staticmethod(build_request)
     reset_header = "X-RateLimit-Reset"  # a Unix time
     reset_kind = "epoch"
 
     def describe(self) -> str:
         """Endpoint."""
         return f"sendgrid {self.config.base_url}/v3/mail/send (one message per call)"
-
-    def build_request(self, messages: Sequence[OutgoingMessage]) -> APIRequest:
-        """See module-level build_request."""
-        return build_request(messages, self.config, self.token)
 
     def read_results(self, request: APIRequest, response: APIResponse) -> list[SendResult]:
         """202 → accepted (id in X-Message-Id); 400 naming the recipient → that recipient failed."""
