@@ -16,6 +16,8 @@ import pytest
 from tests.helpers.project import EXAMPLE_ISSUE
 from tests.helpers.send import KEYS, run, write_list
 
+pytestmark = pytest.mark.slow
+
 UNKNOWN = {"reader007@example.net", "reader042@example.net", "reader133@example.net"}
 
 

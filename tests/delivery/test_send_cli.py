@@ -298,6 +298,7 @@ def test_unsubscribe_with_a_signed_token(sendproject, capsys):
     assert "reader009@example.net" in out and "1 suppressed address" in out
 
 
+@pytest.mark.slow
 def test_builder_process_builds_the_same_messages(sendproject):
     from digest.config import load_settings
     from digest.delivery.options import RunOptions

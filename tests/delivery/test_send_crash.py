@@ -17,6 +17,8 @@ import pytest
 from tests.helpers.project import EXAMPLE_ISSUE
 from tests.helpers.send import KEYS, write_list
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def crashproject(project, smtp_server):

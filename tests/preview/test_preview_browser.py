@@ -20,6 +20,7 @@ TITLE_COLOR = ("(h => h && getComputedStyle(h).color)"
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed at /usr/bin/chromium"),
 ]
 

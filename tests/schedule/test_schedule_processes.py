@@ -21,6 +21,8 @@ from digest.config import load_settings
 from digest.store.ledger import Ledger, ledger_path
 from tests.helpers.project import EXAMPLE_ISSUE
 
+pytestmark = pytest.mark.slow
+
 SLUG = "2024-01-scheduled"
 READERS = 40
 KEYS = "k1:" + "p" * 40

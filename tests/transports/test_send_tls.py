@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
 from tests.helpers.project import EXAMPLE_ISSUE
 from tests.helpers.send import KEYS, run, write_list
+
+pytestmark = pytest.mark.slow
 
 
 def test_untrusted_certificate_stops_the_send_before_anyone_is_marked(project, smtp_server_factory, tls_cert,
