@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 from typing import TYPE_CHECKING
 
 import click
@@ -72,6 +70,9 @@ def print_summary(report: "RunReport") -> None:
 
 def print_dry_run(p: "DryRun") -> None:
     """The dry run: counts, the ledger's state, and the start of a sample message."""
+    import email
+    import email.policy
+
     click.echo(f"Dry run for '{p.slug}' — nothing is sent.")
     click.echo(f"  subject      {p.subject}")
     click.echo(f"  from         {p.from_addr}")
