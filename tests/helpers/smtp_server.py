@@ -262,7 +262,7 @@ class ScriptedSMTPServer:
 
 
 # ---------------------------------------------------------------------------------------------
-# TLS certificates (openssl CLI; the cryptography package is not installed in /tmp/venv)
+# TLS certificates (openssl CLI; the cryptography package is not a test dependency)
 
 @dataclass(frozen=True)
 class TLSCert:
