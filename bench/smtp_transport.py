@@ -26,7 +26,7 @@ from digest.config import load_settings  # noqa: E402
 from digest.store.ledger import Ledger  # noqa: E402
 from digest.delivery.options import RunOptions  # noqa: E402
 from digest.delivery.loop import SendLoop
-from digest.delivery.outgoing import OutgoingMessage  # noqa: E402
+from digest.outgoing import OutgoingMessage  # noqa: E402
 from digest.transports.smtp import SMTPTransport  # noqa: E402
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from digest.delivery.mime import (MessageError, MimeSkeleton, build_mime, needs_smtputf8,
                             reference_mime)
-from digest.delivery.outgoing import OutgoingMessage
+from digest.outgoing import OutgoingMessage
 
 NOW = 1_800_000_000  # fixed clock: both builders stamp the same Date
 NOW_DT = datetime.fromtimestamp(NOW, timezone.utc)

@@ -11,7 +11,7 @@ from digest.store.ledger import Ledger
 from digest.delivery.options import RunOptions
 from digest.delivery.loop import SendLoop
 from digest.delivery.throttle import TokenBucket, backoff_delay
-from digest.delivery.outgoing import OutgoingMessage
+from digest.outgoing import OutgoingMessage
 from digest.transports.base import SendResult, Status, Transport
 from tests.helpers.clock import FakeClock
 

@@ -598,7 +598,7 @@ TOKEN_ENV = {"postmark": "POSTMARK_TOKEN", "sendgrid": "SENDGRID_API_KEY",
 
 def outgoing(n: int, *, start: int = 1, html_bytes: int = 0, prefix: str = "reader"):
     """`n` personalised OutgoingMessages to reader<i>@example.org (html padded to `html_bytes`)."""
-    from digest.delivery.outgoing import OutgoingMessage
+    from digest.outgoing import OutgoingMessage
 
     pad = "x" * max(0, html_bytes - 200)
     out = []

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from digest.transports import transport_class
-from digest.delivery.outgoing import OutgoingMessage
+from digest.outgoing import OutgoingMessage
 from digest.transports.base import Status
 
 from tests.helpers.fake_providers import TOKEN_ENV, settings_for

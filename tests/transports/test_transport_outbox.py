@@ -11,7 +11,7 @@ import pytest
 from digest.config import load_settings
 from digest.errors import ConfigError, PermanentTransportError
 from digest.transports import transport_class
-from digest.delivery.outgoing import OutgoingMessage
+from digest.outgoing import OutgoingMessage
 from digest.transports.base import Status
 from digest.transports.outbox import OutboxTransport, eml_name
 

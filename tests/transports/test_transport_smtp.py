@@ -17,7 +17,7 @@ from digest.config import load_settings
 from digest.errors import (ConfigError, PermanentTransportError, TransientTransportError,
                            TransportAuthError)
 from digest.transports import transport_class
-from digest.delivery.outgoing import OutgoingMessage
+from digest.outgoing import OutgoingMessage
 from digest.transports.base import Status
 from digest.transports.smtp import SMTPTransport
 from digest.transports.smtp_session import dot_stuff, envelope_address, should_suppress

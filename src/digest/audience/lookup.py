@@ -7,7 +7,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from digest.audience.addresses import address_key
+from digest.addresses import address_key
 from digest.audience.subscribers import Subscriber, read_subscribers
 from digest.errors import SubscriberError
 

@@ -21,7 +21,7 @@ from types import MappingProxyType
 
 from email_validator import EmailNotValidError
 
-from digest.audience.addresses import address_key, normalise_address
+from digest.addresses import address_key, normalise_address
 from digest.audience.csvscan import scan_encoding, unclosed_quote
 from digest.audience.dedupe import SeenAddresses
 from digest.errors import SubscriberError
@@ -45,7 +45,7 @@ class Subscriber:
     fields: Mapping[str, str] = field(hash=False)  # every column by normalised header name
     tags: frozenset[str] = frozenset()  # case-folded
     line: int = 0  # physical line in the file where the row starts (1-based)
-    # Identity of the person (case-insensitive, IDN-insensitive): digest.audience.addresses.address_key(email).
+    # Identity of the person (case-insensitive, IDN-insensitive): digest.addresses.address_key(email).
     # Computed once here (or passed in by whoever already has it) — a list of 200,000 needs it for
     # every row, in dedupe, suppression and the ledger.
     key: str = field(default="", compare=False)

@@ -17,7 +17,7 @@ import os
 import re
 from typing import Mapping
 
-from digest.audience.addresses import address_key
+from digest.addresses import address_key
 from digest.errors import ConfigError, DigestError
 
 DEFAULT_ENV = "DIGEST_UNSUBSCRIBE_KEYS"

@@ -55,6 +55,7 @@ def send(app: AppContext, issue: str | None, list_path: Path | None, tags: tuple
     With --due (and no ISSUE): send or resume every issue whose send_at has passed and whose
     not_after has not, without asking; see `digest schedule`.
     """
+    from digest.delivery.dryrun import dry_run
     from digest.delivery.job import SendJob
 
     if due:
@@ -76,7 +77,7 @@ def send(app: AppContext, issue: str | None, list_path: Path | None, tags: tuple
     if note:
         click.secho(f"note: {note}", fg="yellow", err=True)
     if not yes:
-        preview = job.preview()
+        preview = dry_run(job)
         print_dry_run(preview)
         if not (sys.stdin.isatty() and sys.stdout.isatty()) or preview.to_send == 0:
             click.echo("\nDry run: nothing was sent. Add --yes to send.")
@@ -139,7 +140,9 @@ def run_send(app: AppContext, job, *, limit, rate, connections, resume_changed, 
 
 def _send_test(job, addresses: list[str]) -> None:
     """Send to the test addresses and list what each one got."""
-    results = job.send_test(addresses)
+    from digest.delivery.testsend import send_test
+
+    results = send_test(job, addresses)
     bad = 0
     for msg, res in results:
         ok = res.status.value == "sent"

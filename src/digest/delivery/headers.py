@@ -12,7 +12,7 @@ import email.utils
 import functools
 import re
 
-from digest.audience.addresses import idna_domain
+from digest.addresses import idna_domain
 from digest.errors import DigestError
 from digest.text import header_safe
 

@@ -1,9 +1,9 @@
 """One issue's send, end to end: resolve the issue, fix the audience in the ledger, open transports, run.
 
 `SendJob(settings, issue)` renders the issue and prepares the personaliser; then
-- `.preview()`     the dry run (delivery/dryrun.py): counts and a sample message, nothing written or sent;
-- `.run(...)`      the real send (or a resume, or `retry=True`), under a per-issue OS lock;
-- `.send_test(..)` the issue with the test subject prefix to a few addresses (delivery/testsend.py).
+- `.run(...)` is the real send (or a resume, or `retry=True`), under a per-issue OS lock;
+- `dryrun.dry_run(job)` is the dry run: counts and a sample message, nothing written or sent;
+- `testsend.send_test(job, addresses)` sends the issue with the test subject prefix, ledger untouched.
 """
 
 from __future__ import annotations
@@ -37,9 +37,7 @@ from digest.store.rows import DEFERRED, PENDING, SENDING, SENT, RecipientRow, Se
 
 if TYPE_CHECKING:  # pragma: no cover
     from digest.config import Settings
-    from digest.delivery.dryrun import DryRun
-    from digest.delivery.outgoing import OutgoingMessage
-    from digest.transports.base import SendResult, Transport
+    from digest.transports.base import Transport
 
 
 class SendJob:
@@ -235,20 +233,6 @@ class SendJob:
                 close_quietly(t)
             raise
         return transports, refused
-
-    # -- the dry run and test sends (their own modules) ------------------------------------------
-
-    def preview(self) -> "DryRun":
-        """The dry run: counts and a sample message; writes nothing, sends nothing."""
-        from digest.delivery.dryrun import dry_run
-
-        return dry_run(self)
-
-    def send_test(self, addresses: Sequence[str]) -> list[tuple["OutgoingMessage", "SendResult"]]:
-        """Send the issue with the test subject prefix to `addresses`; the ledger is not touched."""
-        from digest.delivery.testsend import send_test
-
-        return send_test(self, addresses)
 
 
 def _mark_stopped(ledger: Ledger, slug: str, send_id: int) -> None:

@@ -19,7 +19,6 @@ from typing import Callable, Sequence
 
 from digest.clock import Timer
 from digest.delivery.options import RunOptions, RunStats
-from digest.delivery.outgoing import OutgoingMessage
 from digest.delivery.stop import FailureStreak
 from digest.delivery.throttle import Sleep, Throttle, TokenBucket, backoff_delay
 from digest.delivery.workers import NOT_SENT, Worker
@@ -28,6 +27,7 @@ from digest.errors import (
     TransientTransportError,
     TransportAuthError,
 )
+from digest.outgoing import OutgoingMessage
 from digest.store.ledger import Ledger
 from digest.store.rows import DEFERRED, FAILED, PENDING, SENT, Outcome, RecipientRow
 from digest.transports.base import SendResult, Status, Transport

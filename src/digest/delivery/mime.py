@@ -30,7 +30,7 @@ from digest.delivery.headers import (
     header_address,
     parse_mailbox,
 )
-from digest.delivery.outgoing import OutgoingMessage
+from digest.outgoing import OutgoingMessage
 from digest.text import header_safe
 
 # binascii.b2a_qp encodes the last space/tab of a hard line as =20/=09 without re-checking the

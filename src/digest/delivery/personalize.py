@@ -7,10 +7,10 @@ import html
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Protocol
 
-from digest.audience.addresses import address_key
-from digest.delivery.outgoing import OutgoingMessage
+from digest.addresses import address_key
 from digest.errors import ConfigError, MergeError
 from digest.newsletter import newsletter_identity
+from digest.outgoing import OutgoingMessage
 from digest.text import header_safe
 
 if TYPE_CHECKING:  # pragma: no cover

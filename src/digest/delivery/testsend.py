@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Sequence
 
-from digest.audience.addresses import address_key
+from digest.addresses import address_key
 from digest.audience.lookup import find_subscribers
 from digest.audience.subscribers import Subscriber
 from digest.delivery.personalize import Personalizer
@@ -12,7 +12,7 @@ from digest.store.rows import RecipientRow
 
 if TYPE_CHECKING:  # pragma: no cover
     from digest.delivery.job import SendJob
-    from digest.delivery.outgoing import OutgoingMessage
+    from digest.outgoing import OutgoingMessage
     from digest.transports.base import SendResult
 
 

@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from digest.audience.addresses import address_key
+from digest.addresses import address_key
 from digest.audience.lookup import find_subscribers
 from digest.errors import SubscriberError
 

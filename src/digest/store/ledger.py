@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
-from digest.audience.addresses import address_key
+from digest.addresses import address_key
 from digest.clock import iso_stamp, now_iso
 from digest.store.db import Database
 from digest.store.rows import (

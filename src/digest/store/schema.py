@@ -25,7 +25,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE recipients (
         id           INTEGER PRIMARY KEY,
         send_id      INTEGER NOT NULL REFERENCES sends(id) ON DELETE CASCADE,
-        key          TEXT NOT NULL,      -- digest.audience.addresses.address_key(email)
+        key          TEXT NOT NULL,      -- digest.addresses.address_key(email)
         email        TEXT NOT NULL,
         name         TEXT NOT NULL DEFAULT '',
         fields_json  TEXT NOT NULL DEFAULT '{}',

@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Sequence
 
-from digest.delivery.outgoing import OutgoingMessage
+from digest.outgoing import OutgoingMessage
 
 if TYPE_CHECKING:  # pragma: no cover
     from digest.config import Settings

@@ -30,13 +30,13 @@ from requests.structures import CaseInsensitiveDict
 
 from digest import __version__
 from digest.config import load_section, secret, setting
-from digest.delivery.outgoing import OutgoingMessage
 from digest.errors import (
     ConfigError,
     PermanentTransportError,
     TransientTransportError,
     TransportAuthError,
 )
+from digest.outgoing import OutgoingMessage
 from digest.transports.base import SendResult, Status, Transport
 
 if typing.TYPE_CHECKING:  # pragma: no cover

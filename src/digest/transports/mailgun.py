@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from digest.config import setting
-from digest.delivery.outgoing import OutgoingMessage
 from digest.errors import ConfigError
+from digest.outgoing import OutgoingMessage
 from digest.transports.base import SendResult, Status
 from digest.transports.http import (
     APIRequest,

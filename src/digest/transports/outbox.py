@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from digest.audience.addresses import address_key
+from digest.addresses import address_key
 from digest.config import load_section, setting
-from digest.delivery.outgoing import OutgoingMessage
 from digest.errors import ConfigError, PermanentTransportError, TransientTransportError
+from digest.outgoing import OutgoingMessage
 from digest.transports.base import SendResult, Status, Transport
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from digest.config import load_section, secret, setting
-from digest.delivery.outgoing import OutgoingMessage
 from digest.errors import (
     ConfigError,
     DigestError,
@@ -21,6 +20,7 @@ from digest.errors import (
     TransientTransportError,
     TransportAuthError,
 )
+from digest.outgoing import OutgoingMessage
 from digest.transports.base import SendResult, Status, Transport
 from digest.transports.smtp_session import (
     ConnectionLost,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import smtplib
 
-from digest.audience.addresses import idna_domain
+from digest.addresses import idna_domain
 
 # 5.1.x enhanced codes are about the *address*; 5.1.7/5.1.8 are about our sender, not the recipient.
 _ENHANCED = re.compile(rb"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
