@@ -13,7 +13,7 @@ Also printed: the client-side cost alone (build_request + JSON encoding, no netw
 The fake parses and validates every item in Python, so at large batches it measures the fake as much
 as the client; the ratios are what carry over. Figures, not a test.
 
-Run: /tmp/venv/bin/python bench/api_send.py [--messages 2000] [--html-kb 28] [--rounds 3]
+Run: .venv/bin/python bench/api_send.py [--messages 2000] [--html-kb 28] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))  # `tests.fake_providers`
+sys.path.insert(0, str(REPO))  # `tests.helpers.fake_providers`
 
-from tests.fake_providers import FakePostmark, outgoing, settings_for  # noqa: E402
+from tests.helpers.fake_providers import FakePostmark, outgoing, settings_for  # noqa: E402
 
 
 def measure_api_send(transport_name: str = "postmark", n: int = 2000, html_bytes: int = 28_000,

@@ -5,7 +5,7 @@ the MIME bytes. The fast path runs over every recipient; the EmailMessage way (r
 over a sample and is extrapolated (it says so). Medians over several rounds, the ratio, and the peak
 memory of a fresh process streaming 10,000 vs 100,000 recipients (messages are never collected).
 
-Run: /tmp/venv/bin/python bench/personalize.py [--recipients 100000] [--sample 2000] [--rounds 3]
+Run: .venv/bin/python bench/personalize.py [--recipients 100000] [--sample 2000] [--rounds 3]
 Figures, not a test.
 """
 

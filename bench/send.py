@@ -12,7 +12,7 @@ What is compared (all against the same smtp-sink on 127.0.0.1, same machine, sam
 - peak memory (ru_maxrss of the child) at N and at --big subscribers (the big list is fixed in the
   ledger in full and its first N are sent: memory does not grow with messages sent, only with the list).
 
-Run:  /tmp/venv/bin/python bench/send.py [--subscribers 20000] [--rounds 3] [--raw-messages 2000]
+Run:  .venv/bin/python bench/send.py [--subscribers 20000] [--rounds 3] [--raw-messages 2000]
                                          [--mailmerge 600] [--big 200000]
 """
 
@@ -149,9 +149,9 @@ def mailmerge_files(folder: Path, project: Path, port: int, n: int) -> list[str]
 
 
 def api_send(project: Path, n: int, rounds: int) -> dict[str, list[float]]:
-    """`digest send --transport postmark` to the local Postmark stand-in (tests/fake_providers.py)."""
+    """`digest send --transport postmark` to the local Postmark stand-in (tests/helpers/fake_providers.py)."""
     sys.path.insert(0, str(REPO))
-    from tests.fake_providers import FakePostmark
+    from tests.helpers.fake_providers import FakePostmark
 
     write_list(project / "list.csv", n)
     rates: dict[str, list[float]] = {"api": [], "api_calls": []}

@@ -5,7 +5,7 @@ DIGEST_SEND_BATCH_SIZE:10, so one run shows what a setting costs against the def
 Prints per variant the median send-phase and end-to-end rate and the client CPU per message
 (digest and its builder process).
 
-Run:  /tmp/venv/bin/python bench/send_variants.py --subscribers 6000 --rounds 3 \\
+Run:  .venv/bin/python bench/send_variants.py --subscribers 6000 --rounds 3 \\
           c8=8 c8-batch10=8,DIGEST_SEND_BATCH_SIZE:10 c1=1 c1-batch10=1,DIGEST_SEND_BATCH_SIZE:10
 """
 

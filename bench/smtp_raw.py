@@ -4,7 +4,7 @@ Reusable pieces for other benchmarks (bench/send.py, bench/smtp_transport.py):
     find_smtp_sink(), smtp_sink() context manager → port, wait_for_port(), build_messages(n, size),
     one_connection(), threaded(), connection_per_message(), median_rate().
 
-Run:  /tmp/venv/bin/python bench/smtp_raw.py [--messages 3000] [--rounds 3] [--connections 8]
+Run:  .venv/bin/python bench/smtp_raw.py [--messages 3000] [--rounds 3] [--connections 8]
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Answers: what do the send loop, the ledger and the transport cost over a bare smtplib loop, and
 what does --connections N gain — on smtp-sink on this machine, and (--latency-ms) on a server
 whose every round trip takes that long (bench/latency_proxy.py in front of the sink).
-Run:  /tmp/venv/bin/python bench/smtp_transport.py [--messages 3000] [--rounds 3] [--batch 50]
-      /tmp/venv/bin/python bench/smtp_transport.py --latency-ms 10 --messages 400
+Run:  .venv/bin/python bench/smtp_transport.py [--messages 3000] [--rounds 3] [--batch 50]
+      .venv/bin/python bench/smtp_transport.py --latency-ms 10 --messages 400
 """
 
 from __future__ import annotations

@@ -36,6 +36,11 @@ def now_iso() -> str:
     return iso_stamp(utc_now(), "milliseconds")
 
 
+def log_stamp(at: datetime | None = None) -> str:
+    """The local time with its offset, to the second, for log lines: '2026-12-02T09:30:05+01:00'."""
+    return (at or utc_now()).astimezone().isoformat(timespec="seconds")
+
+
 def parse_stamp(text: str | None) -> datetime | None:
     """A ledger stamp (or any ISO 8601 text) as an aware datetime; None when empty or unreadable."""
     if not text:

@@ -9,20 +9,19 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-from digest.cli import cli
-from digest.errors import SubscriberError
 from email_validator import EmailNotValidError, validate_email
 
+from digest.addresses import normalise_address
 from digest.audience.subscribers import (
     ListReport,
     Subscriber,
     filter_audience,
     in_audience,
-    normalise_address,
     parse_tags,
     read_subscribers,
 )
+from digest.cli import cli
+from digest.errors import SubscriberError
 from tests.helpers.project import REPO
 
 
@@ -455,3 +454,21 @@ def test_cli_check_missing_file_is_a_subscriber_error(listdir):
     result = CliRunner().invoke(cli, ["subscribers", "check"])
     assert isinstance(result.exception, SubscriberError)
     assert result.exception.message == f"{listdir / 'list.csv'}: no such file."
+
+
+def test_a_long_list_streams_and_every_duplicate_is_counted_across_the_dedupe_tables_growth(tmp_path):
+    # 20,000 rows make the address table grow several times (it starts with 4,096 slots); every
+    # 7th row repeats an earlier address in another case, which must be found after each growth.
+    import types
+
+    rows = ["email,first_name"]
+    for i in range(20_000):
+        rows.append(f"reader{i - 6}@EXAMPLE.org,R{i}" if i % 7 == 6 else f"Reader{i}@Example.org,R{i}")
+    path = write(tmp_path, "\n".join(rows) + "\n")
+    report = ListReport()
+    stream = read_subscribers(path, report=report)
+    assert isinstance(stream, types.GeneratorType)  # a stream, not a list held in memory
+    kept = sum(1 for _ in stream)
+    duplicates = sum(1 for i in range(20_000) if i % 7 == 6)
+    assert (report.rows, report.valid, report.duplicates) == (20_000, 20_000 - duplicates, duplicates)
+    assert kept == 20_000 - duplicates

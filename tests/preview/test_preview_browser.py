@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ from tests.helpers.project import EXAMPLE_ISSUE
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
-NOTES = Path("/work/notes")
 # The email's title colour inside the frame (null while the frame is between two documents).
 TITLE_COLOR = ("(h => h && getComputedStyle(h).color)"
                "(document.querySelector('#email').contentDocument?.querySelector('h1'))")
@@ -77,11 +75,9 @@ def open_issue(page, server, fragment: str = ""):
 
 
 def screenshot(page, tmp_path: Path, name: str) -> None:
-    """Save an artefact under the test's tmp_path and a copy in /work/notes for a human look."""
+    """Save a screenshot under the test's tmp_path (pytest keeps the last runs' folders for a look)."""
     target = tmp_path / f"preview-{name}.png"
     page.screenshot(path=str(target), full_page=False)
-    if NOTES.is_dir():
-        shutil.copy(target, NOTES / f"preview-{name}.png")
 
 
 def test_index_lists_the_example_issue(page, server):

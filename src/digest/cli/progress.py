@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import datetime
 from typing import Callable, TextIO
 
+from digest.clock import log_stamp
 from digest.delivery.options import RunStats
 
 
@@ -77,8 +77,7 @@ class LogProgress:
         if stats.done - self._last_count < self.every and now - self._last_time < self.seconds:
             return
         self._last_count, self._last_time = stats.done, now
-        stamp = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
-        self.echo(f"{stamp} progress {describe(stats, self.total, now - self.started)}")
+        self.echo(f"{log_stamp()} progress {describe(stats, self.total, now - self.started)}")
 
     def close(self) -> None:
         """Nothing to finish: every line is complete."""

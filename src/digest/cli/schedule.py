@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime
 
 import click
 
 from digest.cli.app import AppContext, display, pass_app
 from digest.cli.signals import stop_on_signals
-from digest.clock import format_when, humanize, utc_now
+from digest.clock import format_when, humanize, log_stamp, utc_now
 
 STATE_WIDTH = len("interrupted")
 
@@ -78,7 +77,7 @@ def send_due(app: AppContext, *, rate, connections, transport_name) -> None:
 def _stamped_lines(tty: bool):
     """echo with a local ISO timestamp in front when the output goes to a log (not a terminal)."""
     def line(text: str, err: bool = False, fg: str | None = None) -> None:
-        stamp = "" if tty else datetime.now().astimezone().isoformat(timespec="seconds") + " "
+        stamp = "" if tty else log_stamp() + " "
         click.secho(stamp + text, err=err, fg=fg)
     return line
 
