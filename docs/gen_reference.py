@@ -140,13 +140,16 @@ def _option_row(param: click.Option, ctx: click.Context) -> str:
     return f"| {names} | {_type_label(param)} | {_default(param, ctx)} | {text} |"
 
 
-def _argument_line(param: click.Argument) -> str:
+def _argument_line(param: click.Argument, ctx: click.Context) -> str:
     name = param.human_readable_name
     if param.nargs == -1:
         name += " …"
     need = "required" if param.required else "optional"
     if param.nargs == -1:
         need = "one or more" if param.required else "any number"
+    default = param.get_default(ctx, call=True)
+    if default is not None and type(default).__name__ != "Sentinel" and default not in ((), []):
+        need += f", default {_code(str(default))}"
     return f"- {_code(name)} — {_type_label(param)}, {need}"
 
 
@@ -178,7 +181,7 @@ def cli_reference() -> str:
         arguments = [p for p in command.params if isinstance(p, click.Argument)]
         if arguments:
             lines += ["**Arguments**", ""]
-            lines += [_argument_line(p) for p in arguments]
+            lines += [_argument_line(p, ctx) for p in arguments]
             lines += [""]
         options = [p for p in command.params if isinstance(p, click.Option)]
         if options:
