@@ -246,11 +246,11 @@ def _field_default(f: dataclasses.Field) -> Any:
 
 def setting_rows(section: str, cls: type, transport: bool) -> Iterator[tuple[str, str, str, str, str]]:
     """(TOML key, type, default, environment variable, description) for every field of `cls`."""
-    from digest.config import ENV_PREFIX, _toml_name
+    from digest.config import ENV_PREFIX, toml_name
 
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        key = _toml_name(f.name)
+        key = toml_name(f.name)
         label, base = _setting_type(hints[f.name])
         # _apply_env: scalar settings only (a table such as [merge] defaults is set in the file).
         env = f"{ENV_PREFIX}{section.upper()}_{key.upper()}" if base in (str, int, float, bool) else ""

@@ -150,11 +150,8 @@ class Settings:
         return f"{src} [{section}]"
 
 
-def _py_name(key: str) -> str:
-    return key + "_" if key in ("from",) else key
-
-
-def _toml_name(field_name: str) -> str:
+def toml_name(field_name: str) -> str:
+    """A settings field's key in digest.toml: `from_` is written `from`."""
     return field_name[:-1] if field_name.endswith("_") else field_name
 
 
@@ -216,7 +213,7 @@ def load_section(cls: type, data: dict[str, Any], where: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{where} must be a table of settings, not {type(data).__name__}.")
     hints = typing.get_type_hints(cls)
-    fields = {_toml_name(f.name): f for f in dataclasses.fields(cls)}
+    fields = {toml_name(f.name): f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key not in fields and isinstance(value, EnvValue):
@@ -243,7 +240,7 @@ def _apply_env(raw: dict[str, dict[str, Any]], env: typing.Mapping[str, str]) ->
     for section, cls in SECTIONS.items():
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
-            key = _toml_name(f.name)
+            key = toml_name(f.name)
             var = f"{ENV_PREFIX}{section.upper()}_{key.upper()}"
             if var not in env:
                 continue
@@ -382,7 +379,7 @@ def settings_toml(sections: list[tuple[str, type, bool]], values: typing.Mapping
         prefix = "# " if commented else ""
         out += ["", f"{prefix}[{name}]"]
         for f in dataclasses.fields(cls):
-            key = _toml_name(f.name)
+            key = toml_name(f.name)
             doc = f.metadata.get("doc", "")
             out += [f"# {line}" for line in textwrap.wrap(doc, 96)]
             if (name, key) in values:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from digest.errors import IssueError, RenderError
 from digest.compose.issue import find_issue, load_issue
 from digest.compose.render import render_issue
+from digest.errors import IssueError, RenderError
 
 GOOD = """subject: Hello
 title: A title

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from digest.cli import cli
 from digest.compose.scaffold import init_project
-from digest.config import SECTIONS, _toml_name, load_settings
+from digest.config import SECTIONS, load_settings, toml_name
 from digest.errors import ConfigError
 from digest.transports import settings_classes
 
@@ -60,7 +60,7 @@ def test_the_settings_file_lists_every_setting_and_loads_to_what_it_says(tmp_pat
     for section, cls in [*SECTIONS.items(), *settings_classes().items()]:
         assert f"[{section}]" in text, section
         for f in dataclasses.fields(cls):
-            key = _toml_name(f.name)
+            key = toml_name(f.name)
             assert f"\n{key} = " in text or f"\n# {key} = " in text, f"[{section}] {key} is not in digest.toml"
     settings = load_settings(tmp_path / "digest.toml", env={})
     assert settings.newsletter.name == "Het Buurtnieuws"

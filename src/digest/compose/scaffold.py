@@ -102,7 +102,7 @@ def _settings_text(name: str, from_addr: str) -> str:
     head = (f"# Settings for {name}, written by `digest init`. Every setting is listed with what it does; a\n"
             "# commented-out line shows the built-in default. Secrets (the unsubscribe signing keys, the SMTP\n"
             "# password, API tokens) never go here: they come from environment variables.\n"
-            "# The settings reference: docs/reference/settings.md.\n\n")
+            "# digest's documentation describes each one too (Reference → Settings).\n\n")
     return head + settings_toml(sections, values)
 
 
