@@ -7,6 +7,7 @@ import unicodedata
 
 _HEADER_UNSAFE = re.compile(r"[\r\n\0]")
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
+_KEY_SPACING = re.compile(r"[\s\-]+")
 
 
 def slugify(text: str, *, max_length: int | None = 60, fallback: str = "issue") -> str:
@@ -26,3 +27,8 @@ def header_safe(value: str) -> str:
     if "\r" in value or "\n" in value or "\0" in value:
         value = _HEADER_UNSAFE.sub("", value)
     return value.strip(" \t")
+
+
+def field_key(name: str) -> str:
+    """A column or merge-field name as digest matches it: 'First Name', 'first-name' → 'first_name'."""
+    return _KEY_SPACING.sub("_", name.strip().lower()).strip("_")

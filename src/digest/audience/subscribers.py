@@ -25,13 +25,13 @@ from digest.addresses import address_key, normalise_address
 from digest.audience.csvscan import scan_encoding, unclosed_quote
 from digest.audience.dedupe import SeenAddresses
 from digest.errors import SubscriberError
+from digest.text import field_key
 
 MAX_PROBLEMS = 1000  # problems kept in memory per report; every one is still counted
 TAG_SEPARATORS = re.compile(r"[;|,]")  # inside the tags cell: "members; climate" or "members|dei"
 EMAIL_COLUMNS = ("email", "e_mail", "email_address", "e_mail_address")  # Mailchimp exports "Email Address"
 DELIMITERS = (",", ";", "\t")
 _MAX_VALUE_SHOWN = 120  # a problem keeps at most this much of the offending value
-_HEADER_SPACING = re.compile(r"[\s\-]+")
 _SEP_LINE = re.compile(r"^sep=(.)\s*$")  # Excel's "sep=;" first line
 _CSV_EOF_IN_QUOTES = "unexpected end of data"  # csv's message (strict mode) when a file ends inside quotes
 
@@ -143,8 +143,8 @@ def filter_audience(subscribers: Iterable[Subscriber], tags: str | Iterable[str]
 
 # RFC 5322 dot-atom local part (email-validator's DOT_ATOM_TEXT), then a domain to check once.
 def normalise_header(cell: str) -> str:
-    """'First Name' → 'first_name': lower-case, trimmed, spaces and hyphens as underscores."""
-    return _HEADER_SPACING.sub("_", cell.strip().lower()).strip("_")
+    """'First Name' → 'first_name': lower-case, trimmed, spaces and hyphens as underscores (text.field_key)."""
+    return field_key(cell)
 
 
 def _sniff_delimiter(line: str) -> str:

@@ -20,7 +20,7 @@ from markupsafe import Markup
 
 from digest.compose import markdown
 from digest.compose.issue import Issue
-from digest.compose.slots import SlotText, content_to_slots, slot
+from digest.compose.slots import SlotText, content_to_slots, slot, slot_for
 from digest.errors import RenderError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -74,7 +74,7 @@ class SlotProxy:
     def __getattr__(self, name: str) -> Markup:
         if name.startswith("__"):
             raise AttributeError(name)
-        return Markup(slot(name))
+        return Markup(slot_for(name))  # `subscriber.First_Name` is the first_name column, as in issues
 
     __getitem__ = __getattr__
 

@@ -10,9 +10,19 @@ from __future__ import annotations
 import re
 from typing import Callable, Mapping
 
+from digest.text import field_key
+
 SLOT_RE = re.compile(r"%%DIGEST\.([A-Za-z_][A-Za-z0-9_]*)%%")
-# How an issue's author writes a merge field in the issue file's text: {{ first_name }}
-CONTENT_FIELD_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+# How an issue's author writes a merge field in the issue file's text: {{ first_name }}, also
+# {{ First Name }}, {{ subscriber.first_name }} and {{ first_name | default("there") }}. Anything
+# else between {{ }} (filters, expressions, {% %} tags) is not merge syntax: the checks report it.
+CONTENT_FIELD_RE = re.compile(
+    r"\{\{\s*(?:subscriber\.)?(?P<name>[A-Za-z_][A-Za-z0-9_ \-]*?)\s*"
+    r"(?:\|\s*default\(\s*(?:\"(?P<dq>[^\"{}]*)\"|'(?P<sq>[^'{}]*)')\s*\)\s*)?\}\}")
+# Left in the text after the supported fields were turned into slots: template syntax digest does
+# not fill. It would reach readers literally.
+TEMPLATE_SYNTAX_RE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}|\{\{|\}\}|\{%|%\}|\{#|#\}", re.S)
+DEFAULT_MARK = "__or_"  # a slot with an inline default: <field>__or_<hex of the default's UTF-8>
 # Markdown link destinations get percent-encoded: %%DIGEST.x%% becomes %25%25DIGEST.x%25%25.
 ENCODED_SLOT_RE = re.compile(r"%25%25DIGEST\.([A-Za-z_][A-Za-z0-9_]*)%25%25")
 
@@ -22,9 +32,43 @@ def slot(field: str) -> str:
     return f"%%DIGEST.{field}%%"
 
 
+def slot_for(name: str, default: str | None = None) -> str:
+    """The slot for a field written in issue content (or a template), with its inline default if any."""
+    key = field_key(name)
+    if default is None:
+        return slot(key)
+    return slot(f"{key}{DEFAULT_MARK}{default.encode('utf-8').hex()}")
+
+
+def split_slot(name: str) -> tuple[str, str | None]:
+    """(field, inline default) of a slot name."""
+    field, mark, hexed = name.partition(DEFAULT_MARK)
+    if not mark:
+        return name, None
+    try:
+        return field, bytes.fromhex(hexed).decode("utf-8")
+    except ValueError:  # not one of ours: a column that happens to contain the mark
+        return name, None
+
+
+def _content_slot(m: re.Match) -> str:
+    default = m.group("dq") if m.group("dq") is not None else m.group("sq")
+    return slot_for(m.group("name"), default)
+
+
 def content_to_slots(text: str) -> str:
-    """Turn `{{ field }}` written in issue content into slot markers."""
-    return CONTENT_FIELD_RE.sub(lambda m: slot(m.group(1)), text)
+    """Turn the merge fields written in issue content (`{{ field }}`, with an optional default) into slots."""
+    return CONTENT_FIELD_RE.sub(_content_slot, text)
+
+
+def template_syntax_left(text: str) -> list[tuple[int, str]]:
+    """(offset, excerpt) of every bit of template syntax the merge fields do not cover."""
+    rest = CONTENT_FIELD_RE.sub(lambda m: " " * len(m.group(0)), text)
+    found = []
+    for m in TEMPLATE_SYNTAX_RE.finditer(rest):
+        excerpt = text[m.start():m.end()] if m.end() - m.start() > 2 else text[m.start():m.start() + 30]
+        found.append((m.start(), " ".join(excerpt.split())[:60]))
+    return found
 
 
 def repair_encoded_slots(html: str) -> str:

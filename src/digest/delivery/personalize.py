@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Protocol
 
 from digest.addresses import address_key
+from digest.compose.slots import split_slot
 from digest.errors import ConfigError, MergeError
 from digest.newsletter import newsletter_identity
 from digest.outgoing import OutgoingMessage
-from digest.text import header_safe
+from digest.text import field_key, header_safe
 
 if TYPE_CHECKING:  # pragma: no cover
     from digest.audience.subscribers import Subscriber
@@ -54,8 +55,10 @@ class Personalizer:
                               "the unsubscribe URL must carry the signed token, e.g. https://…/unsubscribe?token={token}")
         self.web_version_url = settings.unsubscribe.web_version_url.format(slug=rendered.slug)
         self.mailto = settings.unsubscribe.mailto
-        self.defaults: Mapping[str, str] = settings.merge.defaults
-        self.needed = rendered.fields - COMPUTED_FIELDS
+        self.defaults: Mapping[str, str] = {field_key(k): v for k, v in settings.merge.defaults.items()}
+        # slot name → (field, inline default): `{{ first_name | default("there") }}` has its own slot
+        self.slots = {name: split_slot(name) for name in rendered.fields}
+        self.needed = frozenset(name for name, (field, _) in self.slots.items() if field not in COMPUTED_FIELDS)
         self.slug = rendered.slug
 
     def unsubscribe_url(self, email: str) -> str:
@@ -63,29 +66,38 @@ class Personalizer:
         token = self.signer.sign(self.newsletter_id, email)
         return self.unsubscribe_template.format(token=token, slug=self.slug)
 
+    def _value(self, name: str, sub: "Subscriber") -> str | None:
+        """A list column's value for one slot: the column, else the inline default, else [merge] defaults."""
+        field, inline = self.slots[name]
+        value = sub.fields.get(field, "")
+        if value:
+            return value
+        return inline if inline is not None else self.defaults.get(field)
+
     def values_for(self, sub: "Subscriber") -> dict[str, str]:
-        """Merge values for one subscriber: list columns, then declared defaults for empty ones."""
-        values: dict[str, str] = {}
-        for name in self.needed:
-            value = sub.fields.get(name, "")
-            if not value:
-                value = self.defaults.get(name, "") if name in self.defaults else None
+        """Merge values for one subscriber: list columns, then the field's default for empty ones."""
+        computed = {"email": sub.email, "unsubscribe_url": self.unsubscribe_url(sub.email),
+                    "web_version_url": self.web_version_url}
+        values: dict[str, str] = dict(computed)
+        for name, (field, _) in self.slots.items():
+            if field in COMPUTED_FIELDS:
+                values[name] = computed[field]
+                continue
+            value = self._value(name, sub)
             if value is None:
                 raise MergeError(
-                    f"{self.source}:{sub.line}: {sub.email} has no value for the merge field '{name}' "
+                    f"{self.source}:{sub.line}: {sub.email} has no value for the merge field '{field}' "
                     "used by the issue, and it has no default.",
-                    f"fill the '{name}' column, or add {name} = \"…\" to [merge] defaults in digest.toml",
+                    f"fill the '{field}' column, write {{{{ {field} | default(\"…\") }}}} in the issue, "
+                    f"or add {field} = \"…\" to [merge] defaults in digest.toml",
                 )
             values[name] = value
-        values["email"] = sub.email
-        values["unsubscribe_url"] = self.unsubscribe_url(sub.email)
-        values["web_version_url"] = self.web_version_url
         return values
 
     def check(self, sub: "Subscriber") -> None:
         """Raise MergeError if the issue uses a field this subscriber lacks and that has no default."""
         for name in self.needed:
-            if not sub.fields.get(name) and name not in self.defaults:
+            if self._value(name, sub) is None:
                 self.values_for(sub)  # raises with the full message
 
     def message_id(self, email: str) -> str:
@@ -125,9 +137,15 @@ class Personalizer:
 
     def web_version(self, example_values: Mapping[str, str] | None = None) -> tuple[str, str]:
         """(html, text) of the public web version: defaults for merge fields, the generic unsubscribe page."""
-        values = {name: self.defaults.get(name, "") for name in self.needed}
+        values = {}
+        for name in self.needed:
+            field, inline = self.slots[name]
+            values[name] = inline if inline is not None else self.defaults.get(field, "")
         values.update(example_values or {})
         values.setdefault("email", "you")
         values.setdefault("unsubscribe_url", self.unsubscribe_template.split("?")[0])
         values.setdefault("web_version_url", self.web_version_url)
+        for name, (field, _) in self.slots.items():
+            if field in COMPUTED_FIELDS:
+                values.setdefault(name, values[field])
         return self.rendered.html.fill(values, _escape_html), self.rendered.text.fill(values)
