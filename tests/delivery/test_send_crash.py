@@ -178,6 +178,28 @@ def test_full_disk_stops_before_sending(crashproject, mounts):
     assert len(server.deliveries) == 5
 
 
+def test_full_disk_at_the_first_send_is_a_clear_error(crashproject, mounts):
+    project, server, addresses, env = crashproject
+    state = project / ".digest"
+    state.mkdir()
+    if not _mount("-t", "tmpfs", "-o", "size=4m", f"digest-test-{uuid.uuid4().hex[:8]}", str(state)):
+        pytest.skip("cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)")
+    mounts.append(state)
+    with open(state / "filler", "wb", buffering=0) as fh:
+        try:  # full before the send ever started: its first write is the lock file's pid
+            while True:
+                fh.write(b"\0" * 4096)
+        except OSError:
+            pass
+    proc = digest(project, env, "send", EXAMPLE_ISSUE, "--yes")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, out + err
+    assert "Traceback" not in err
+    assert f"{EXAMPLE_ISSUE}.lock" in err and "No space left on device" in err
+    assert "free disk space" in err
+    assert server.deliveries == []
+
+
 def test_ctrl_c_with_a_builder_process_hands_everything_back(crashproject):
     project, server, addresses, env = crashproject
     addresses = write_list(project / "list.csv", 2000)  # 2,000 or more: messages are built in another process

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 from pathlib import Path
@@ -35,8 +36,15 @@ class FileLock:
             self.holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or None
             os.close(fd)
             return False
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+        except OSError as exc:
+            # A full (or failing) disk: the first write of a send. Nothing has been sent yet.
+            os.close(fd)
+            hint = ("free disk space, then run the same command again: nothing was sent"
+                    if exc.errno == errno.ENOSPC else self.hint)
+            raise LedgerError(f"cannot write the lock file {self.path}: {exc.strerror}.", hint) from exc
         self._fd = fd
         return True
 
