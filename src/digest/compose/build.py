@@ -63,7 +63,7 @@ def build_issue(settings: "Settings", issue_path: Path, *, out_dir: Path | None 
 
     issue = load_issue(issue_path)
     rendered = render_issue(issue, settings)                    # the email: images on assets_url
-    web_rendered = render_issue(issue, settings, asset_base="")  # the web version: images beside it
+    web_rendered = render_issue(issue, settings, asset_base="", web=True)  # the web version: images beside it
     warnings = []
     if not os.environ.get(settings.unsubscribe.keys_env):
         warnings.append(f"{settings.unsubscribe.keys_env} is not set: unsubscribe links in message.eml are "

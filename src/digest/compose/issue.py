@@ -26,6 +26,7 @@ class Image:
     alt: str
     href: str | None = None
     width: int | None = None
+    dark_src: str | None = None  # shown instead of `src` by mail clients in dark mode
 
 
 @dataclass(frozen=True)
@@ -191,7 +192,7 @@ class _Reader:
 
 ISSUE_KEYS = ("subject", "preheader", "title", "kicker", "date", "send_at", "not_after", "audience",
               "template", "header_image", "intro", "sections", "outro")
-IMAGE_KEYS = ("src", "alt", "href", "width")
+IMAGE_KEYS = ("src", "alt", "href", "width", "dark_src")
 SECTION_KEYS = ("title", "body", "image", "cta")
 CTA_KEYS = ("label", "url")
 
@@ -213,7 +214,8 @@ def _image(reader: _Reader | None) -> Image | None:
         raise IssueError(f"{reader._where()}: image '{src}' has no alt text ('{reader.prefix}alt').",
                          "describe the image in a few words; screen readers and image-blocking clients show it")
     width = reader.parsed("width", int, "a whole number of pixels")
-    return Image(src=src, alt=reader.text("alt"), href=reader.text("href", required=False) or None, width=width)
+    return Image(src=src, alt=reader.text("alt"), href=reader.text("href", required=False) or None, width=width,
+                 dark_src=reader.text("dark_src", required=False) or None)
 
 
 def _url(reader: _Reader, key: str) -> str:

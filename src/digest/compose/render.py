@@ -11,6 +11,7 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass
+from html import unescape as html_unescape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlparse
@@ -40,6 +41,14 @@ _MJ_TAG_RE = re.compile(r"<(mj-[a-zA-Z-]+|mjml)\b")
 
 COLOR_SCHEME_META = ('<meta name="color-scheme" content="light dark">'
                      '<meta name="supported-color-schemes" content="light dark">')
+# Apple Mail must not rescale the layout, and iOS must not turn dates, the postal address and
+# phone-like numbers into links (they would change colour and lead to Maps or the dialer).
+APPLE_METAS = ('<meta name="x-apple-disable-message-reformatting">'
+               '<meta name="format-detection" content="telephone=no, date=no, address=no, email=no, url=no">')
+# After the preheader: invisible characters that fill the inbox preview, so it does not run on
+# into the first words of the body ("View in browser", the masthead's alt text).
+PREHEADER_FILLER = Markup("&#847;&zwnj;&nbsp;" * 60)
+_IMG_RE = re.compile(r"<img\b[^>]*>", re.I)
 
 
 @dataclass(frozen=True)
@@ -205,26 +214,70 @@ def inline_css(html: str) -> str:
             allow_network=False,
             exclude_pseudoclasses=True,
             base_url=None,
+            # premailer would copy `width:100%` from the style over MJML's pixel width="600" (and
+            # height): Outlook for Windows ignores CSS widths and shows a percentage-width image at
+            # its natural size. The pixel attributes stay; the CSS keeps images fluid elsewhere.
+            disable_basic_attributes=["width", "height"],
         ).transform(pretty_print=False)
     except Exception as exc:
         raise RenderError(f"CSS inlining failed: {exc}.", "check the CSS in the templates' <mj-style> blocks")
 
 
-def _finish_html(html: str) -> str:
-    if 'name="color-scheme"' not in html:
-        html = html.replace("<head>", "<head>" + COLOR_SCHEME_META, 1)
-    return html
+def _finish_html(html: str, image_sizes: dict[str, tuple[int, int]]) -> str:
+    """What premailer drops or never had: the doctype (no quirks mode), the metas, image heights."""
+    metas = APPLE_METAS + ("" if 'name="color-scheme"' in html else COLOR_SCHEME_META)
+    html = html.replace("<head>", "<head>" + metas, 1)
+    if not html.lstrip().lower().startswith("<!doctype"):
+        html = "<!doctype html>" + html
+    return _IMG_RE.sub(lambda m: _with_height(m.group(0), image_sizes), html)
 
 
-def render_issue(issue: Issue, settings: "Settings", *, asset_base: str | None = None) -> Rendered:
-    """Run the whole pipeline once for an issue."""
+def _with_height(tag: str, image_sizes: dict[str, tuple[int, int]]) -> str:
+    """An <img> with its pixel height for its pixel width, when the image file's size is known.
+
+    MJML writes height="auto"; Outlook for Windows wants pixels. The style keeps height:auto, so
+    the image still scales on narrow screens.
+    """
+    src = re.search(r'\ssrc="([^"]*)"', tag)
+    width = re.search(r'\swidth="(\d+)"', tag)
+    size = image_sizes.get(html_unescape(src.group(1))) if src else None
+    if not (size and width and size[0]):
+        return tag
+    height = round(int(width.group(1)) * size[1] / size[0])
+    if re.search(r'\sheight="[^"]*"', tag):
+        return re.sub(r'\sheight="[^"]*"', f' height="{height}"', tag, count=1)
+    return tag.replace("<img", f'<img height="{height}"', 1)
+
+
+def _image_sizes(issue: Issue, base: str) -> dict[str, tuple[int, int]]:
+    """{URL the email uses: (width, height) in pixels} of the issue's local image files."""
+    import imagesize
+
+    sizes = {}
+    for img in [issue.header_image, *(s.image for s in issue.sections)]:
+        for src in (img.src, img.dark_src) if img is not None else ():
+            if not src or re.match(r"^[a-z][a-z0-9+.-]*:|^//", src, re.I):
+                continue
+            try:
+                w, h = imagesize.get(str(issue.path.parent / src))
+            except (OSError, ValueError):
+                continue  # unreadable: the checks report it
+            if w > 0 and h > 0:
+                sizes[asset_url(src, base)] = (w, h)
+    return sizes
+
+
+def render_issue(issue: Issue, settings: "Settings", *, asset_base: str | None = None,
+                 web: bool = False) -> Rendered:
+    """Run the whole pipeline once for an issue (`web`: the web version, whose footer reads as a page's)."""
     base = asset_base if asset_base is not None else settings.newsletter.assets_url
     env = _environment(settings, base)
     template = issue.template or settings.newsletter.template
     assets = tuple(
-        (issue.path.parent / img.src).resolve()
-        for img in [issue.header_image, *(s.image for s in issue.sections)]
-        if img is not None and not re.match(r"^[a-z][a-z0-9+.-]*:|^//", img.src, re.I)
+        (issue.path.parent / src).resolve()
+        for img in [issue.header_image, *(s.image for s in issue.sections)] if img is not None
+        for src in (img.src, img.dark_src)
+        if src and not re.match(r"^[a-z][a-z0-9+.-]*:|^//", src, re.I)
     )
     for asset in assets:
         if not asset.is_file():
@@ -242,9 +295,12 @@ def render_issue(issue: Issue, settings: "Settings", *, asset_base: str | None =
         "subscriber": SlotProxy(),
         "unsubscribe_url": Markup(slot("unsubscribe_url")),
         "web_version_url": Markup(slot("web_version_url")),
+        "web_version": web,
+        "preheader_filler": PREHEADER_FILLER,
     }
     mjml_source = _render_template(env, f"{template}.mjml.j2", context, settings)
-    html = _finish_html(inline_css(compile_mjml(mjml_source, settings, f"{template}.mjml.j2")))
+    html = _finish_html(inline_css(compile_mjml(mjml_source, settings, f"{template}.mjml.j2")),
+                        _image_sizes(issue, base))
     text = _render_template(env, f"{template}.txt.j2", context, settings).strip() + "\n"
     digest = hashlib.sha256()
     for part in (subject, preheader, html, text):

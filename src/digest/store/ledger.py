@@ -172,12 +172,14 @@ class Ledger(Database):
         return self._write("cannot record the changed send", do)
 
     def set_send_state(self, send_id: int, state: str) -> None:
-        """sending / stopped / finished (finished also stamps finished_at)."""
+        """sending / stopped / finished (finished also stamps finished_at, unless the send had finished
+        before and no recipient changed since: a resume with nothing to do keeps the finish time)."""
         def do():
             stamp = now_iso()
             self._db.execute(
-                "UPDATE sends SET state=?, updated_at=?, finished_at=CASE WHEN ?='finished' THEN ? ELSE finished_at END "
-                "WHERE id=?", (state, stamp, state, stamp, send_id))
+                "UPDATE sends SET state=?, updated_at=?, finished_at=CASE WHEN ?='finished' AND (finished_at IS NULL "
+                "OR EXISTS (SELECT 1 FROM recipients r WHERE r.send_id=sends.id AND r.updated_at > sends.finished_at)) "
+                "THEN ? ELSE finished_at END WHERE id=?", (state, stamp, state, stamp, send_id))
         self._write("cannot record the send state", do)
 
     # --- recipients ---------------------------------------------------------------------------
