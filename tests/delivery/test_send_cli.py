@@ -8,6 +8,7 @@ import email
 import email.policy
 import socket
 import sqlite3
+import time
 
 import pytest
 
@@ -377,3 +378,19 @@ def test_suppress_import_names_the_bad_line(sendproject, capsys):
     assert code == 1 and "latin.csv: not UTF-8 text (byte 7)." in err
     code, out, _ = run(capsys, "suppress", "list")
     assert "0 suppressed addresses" in out  # nothing half-imported
+
+
+def test_a_resume_with_nothing_left_keeps_the_finish_time(sendproject, capsys):
+    project, server, addresses = sendproject
+    code, out, err = run(capsys, "send", EXAMPLE_ISSUE, "--yes")
+    assert code == 0, out + err
+    db = project / ".digest" / "ledger.sqlite3"
+
+    def finished_at():
+        return sqlite3.connect(db).execute("SELECT finished_at FROM sends").fetchone()[0]
+
+    first = finished_at()
+    time.sleep(0.01)
+    code, out, err = run(capsys, "send", EXAMPLE_ISSUE, "--yes")
+    assert code == 0 and "nothing left to send" in out, out + err
+    assert finished_at() == first

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 
 import pytest
 
@@ -175,3 +176,23 @@ def test_unopenable_path_names_the_file(tmp_path):
 def test_read_only_open_of_missing_file(tmp_path):
     with pytest.raises(LedgerError, match="cannot open"):
         Ledger(tmp_path / "missing.sqlite3", readonly=True)
+
+
+def test_finishing_again_without_sending_keeps_the_finish_time(tmp_path):
+    with Ledger(tmp_path / "ledger.sqlite3") as ledger:
+        send = make_send(ledger, 3)
+        ledger.prepare_run(send.id)
+        ledger.record([Outcome(r.id, "sent") for r in ledger.claim(send.id, 3)])
+        ledger.set_send_state(send.id, "finished")
+        finished = ledger.get_send("issue-1").finished_at
+        time.sleep(0.01)
+        ledger.prepare_run(send.id)  # a resume with nothing left to send
+        ledger.set_send_state(send.id, "finished")
+        assert ledger.get_send("issue-1").finished_at == finished
+        # A resume that did send (a reader added with --resume-changed) finishes anew.
+        ledger.amend_send(send.id, content_fp="c1", list_fp="l2", settings_fp="s1", list_path="subs.csv",
+                          subject="Hi", recipients=rows(4))
+        ledger.prepare_run(send.id)
+        ledger.record([Outcome(r.id, "sent") for r in ledger.claim(send.id, 3)])
+        ledger.set_send_state(send.id, "finished")
+        assert ledger.get_send("issue-1").finished_at > finished
