@@ -1,0 +1,94 @@
+"""Local stand-in for SendGrid's v3 Mail Send API (see fake_providers for how the stand-ins are used)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+
+from tests.helpers.fake_base import FakeProvider, Reply, bare, looks_like_address
+
+# ------------------------------------------------------------------------------------------------
+# SendGrid v3: POST /v3/mail/send, Bearer, ≤ 1000 personalizations, 202 + X-Message-Id.
+# ------------------------------------------------------------------------------------------------
+
+class FakeSendGrid(FakeProvider):
+    name = "sendgrid"
+    limit = 1000
+    reserved = {"x-sg-id", "x-sg-eid", "received", "dkim-signature", "content-type",
+                "content-transfer-encoding", "to", "from", "subject", "reply-to", "cc", "bcc"}
+
+    def error_body(self, status):
+        messages = {401: "The provided authorization grant is invalid, expired, or revoked",
+                    429: "too many requests", 500: "internal error", 503: "service unavailable"}
+        return {"errors": [{"field": None, "message": messages.get(status, "Bad Request"), "help": None}]}
+
+    @staticmethod
+    def _error(message, field_name=None):
+        return Reply(400, {"errors": [{"message": message, "field": field_name, "help": None}]})
+
+    def peek(self, headers, body):
+        try:
+            data = json.loads(body)
+            return data, [bare(t["email"]) for p in data["personalizations"] for t in p.get("to", [])]
+        except Exception:
+            return None, []
+
+    def handle(self, call, headers, body):
+        if call.method != "POST" or call.path != "/v3/mail/send":
+            return Reply(404, {"errors": [{"field": None, "message": "not found"}]})
+        if headers.get("authorization") != f"Bearer {self.token}":
+            return Reply(401, self.error_body(401))
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return self._error("Bad Request")
+        call.payload = data
+        ps = data.get("personalizations")
+        if not isinstance(ps, list) or not ps:
+            return self._error("You must have at least one personalization.", "personalizations")
+        call.recipients = [bare(str(t.get("email", ""))) for p in ps for t in p.get("to", [])]
+        if len(ps) > self.limit:
+            return self._error("The personalization block is limited to 1000 personalizations per API "
+                               f"request. You have provided {len(ps)} personalizations.", "personalizations")
+        if len(call.recipients) > self.limit:
+            return self._error("There is a limit of 1000 total recipients (to + cc + bcc) per request.",
+                               "personalizations")
+        seen = set()
+        for pi, p in enumerate(ps):
+            tos = p.get("to")
+            if not isinstance(tos, list) or not tos:
+                return self._error("The to parameter is required for all personalization objects.",
+                                   f"personalizations.{pi}.to")
+            for ti, t in enumerate(tos):
+                addr = bare(str(t.get("email", "")))
+                if addr in seen:
+                    return self._error("Each email address in the personalization block should be unique "
+                                       "between to, cc, and bcc. We found the first duplicate instance of "
+                                       f"[{addr}] in the personalizations.{pi}.to field.", f"personalizations.{pi}")
+                seen.add(addr)
+                if self.kind(addr) == "invalid" or not looks_like_address(addr):
+                    return self._error("Does not contain a valid address.", f"personalizations.{pi}.to.{ti}.email")
+            for k, v in (p.get("custom_args") or {}).items():
+                if not isinstance(v, str):
+                    return self._error("Bad Request")  # SendGrid's cryptic answer to non-string custom_args
+        if not (data.get("from") or {}).get("email"):
+            return self._error("The from object must be provided for every email send.", "from")
+        if not data.get("subject") and not all(p.get("subject") for p in ps):
+            return self._error("The subject is required.", "subject")
+        content = data.get("content")
+        if not isinstance(content, list) or not content:
+            return self._error("Unless a valid template_id is provided, the content parameter is required.",
+                               "content")
+        types = [c.get("type") for c in content]
+        if "text/html" in types and "text/plain" in types and types.index("text/plain") > types.index("text/html"):
+            return self._error("If present, text/plain and text/html may only be provided once, "
+                               "in that order: text/plain first.", "content")
+        for k, v in (data.get("headers") or {}).items():
+            if k.lower() in self.reserved:
+                return self._error(f"The header {k} is reserved and cannot be set.", "headers")
+            if not isinstance(v, str):
+                return self._error("Invalid type. Expected: string, given: other.", f"headers.{k}")
+        for addr in call.recipients:
+            self.accept(addr)  # suppressed ("inactive") addresses are accepted and dropped later
+        return Reply(202, b"", {"X-Message-Id": base64.urlsafe_b64encode(uuid.uuid4().bytes)[:22].decode()})
