@@ -104,6 +104,8 @@ class SendSettings:
     test_subject_prefix: str = setting("[TEST] ", "Put before the subject of `digest send --test` messages.")
     bounce_address: str | None = setting(None, "Optional envelope sender (MAIL FROM / return path); default: the "
                                          "From address.")
+    accept_warnings: list = setting(factory=list, doc="Codes of pre-send check warnings every issue may go out with "
+                                    "(e.g. [\"list-invalid-rows\"]); errors can never be accepted. See `digest check`.")
 
 
 SECTIONS: dict[str, type] = {

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import binascii
 import re
 import unicodedata
 
-_HEADER_UNSAFE = re.compile(r"[\r\n\0]")
+# Everything that ends a line for some reader of a header (CR, LF, NEL, VT, FF, FS/GS/RS, U+2028,
+# U+2029: what str.splitlines() splits on) and every other C0/C1 control (NUL, ESC, DEL, CSI …).
+# TAB stays: it is folding whitespace in a header.
+_HEADER_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+# An RFC 2047 encoded-word; the charset may carry an RFC 2231 language tag ("utf-8*en").
+_ENCODED_WORD = re.compile(r"=\?([^?*\s]+)(?:\*[^?\s]*)?\?([bBqQ])\?([^?\s]*)\?=")
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 _KEY_SPACING = re.compile(r"[\s\-]+")
 
@@ -20,13 +26,33 @@ def slugify(text: str, *, max_length: int | None = 60, fallback: str = "issue") 
 
 
 def header_safe(value: str) -> str:
-    """A value that can never start a new header line: CR, LF and NUL removed, edges trimmed.
+    """A value that can never start or hide a new header line, for every transport.
 
+    Line breaks of every kind (CR, LF, NEL, U+2028, U+2029, VT, FF, FS/GS/RS) and other control
+    characters (NUL, ESC, DEL, C1) are removed, as are the ones an RFC 2047 encoded-word would
+    produce when decoded: such a word is replaced by its decoded text without them, so no decoder
+    downstream (a provider, a mail client) can turn it back into a line break. Edges are trimmed.
     Removed rather than replaced, as RFC 5322 unfolding does ("Hi\\r\\n there" → "Hi there").
     """
-    if "\r" in value or "\n" in value or "\0" in value:
-        value = _HEADER_UNSAFE.sub("", value)
-    return value.strip(" \t")
+    if value.isascii() and value.isprintable() and "=?" not in value:
+        return value.strip(" \t")  # the common case, checked at C speed
+    if "=?" in value:
+        value = _ENCODED_WORD.sub(_defuse_encoded_word, value)
+    return _HEADER_UNSAFE.sub("", value).strip(" \t")
+
+
+def _defuse_encoded_word(match: re.Match) -> str:
+    """An encoded-word as it was, or its decoded text without line breaks if it decodes to one."""
+    charset, encoding, payload = match.groups()
+    try:
+        if encoding in "bB":
+            raw = binascii.a2b_base64(payload + "=" * (-len(payload) % 4))
+        else:
+            raw = binascii.a2b_qp(payload.encode("ascii"), header=True)
+        decoded = raw.decode(charset, errors="replace")
+    except (LookupError, ValueError, UnicodeError):
+        return match.group(0)  # undecodable: no decoder can turn it into a line break either
+    return _HEADER_UNSAFE.sub("", decoded) if _HEADER_UNSAFE.search(decoded) else match.group(0)
 
 
 def field_key(name: str) -> str:

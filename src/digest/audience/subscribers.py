@@ -84,6 +84,7 @@ class ListReport:
     blank: int = 0  # rows with no value in any cell: skipped silently
     filtered_out: int = 0  # valid subscribers left out by the tag filter
     tags: Counter = field(default_factory=Counter)  # tag → valid subscribers carrying it
+    columns: tuple[str, ...] = ()  # the header's column names, normalised (text.field_key)
     problems: list[Problem] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)  # file-level remarks (encoding, sep= line)
     max_problems: int = MAX_PROBLEMS
@@ -262,6 +263,7 @@ class _ListReader:
                                   "make the first line a plain list of column names") from None
         self.offset = offset
         self.columns = _check_header(header, name, offset + 1)
+        self.report.columns = tuple(self.columns)
         self.width = len(self.columns)
         self.email_at = self.columns.index("email")
         self.has_name_column = "name" in self.columns

@@ -9,7 +9,7 @@ import click
 from digest.cli.app import display
 
 if TYPE_CHECKING:  # pragma: no cover
-    from digest.delivery.dryrun import DryRun
+    from digest.delivery.dryrun import DryRun, RetryDryRun
     from digest.delivery.options import RunOptions, RunReport
 
 
@@ -112,3 +112,19 @@ def print_dry_run(p: "DryRun") -> None:
         click.echo(f"  | {line}")
     if len(lines) > 14:
         click.echo(f"  | … ({len(lines) - 14} more lines; `digest build {p.slug}` writes the whole message)")
+
+
+def print_retry_dry_run(p: "RetryDryRun") -> None:
+    """The retry's dry run: how many would be sent again, and the first few with their last error."""
+    click.echo(f"Dry run for retrying '{p.slug}' — nothing is sent.")
+    click.echo(f"  subject      {p.subject}")
+    click.echo(f"  transport    {p.transport}")
+    click.echo(f"  deferred     {p.deferred:,}")
+    click.echo(f"  failed       {p.failed:,}  (retryable; permanent refusals stay failed)")
+    if p.in_doubt:
+        click.echo(f"  in flight    {p.in_doubt:,}  (left by a run that was killed: possibly delivered)")
+    click.echo(f"  would send   {p.to_send:,}")
+    for row in p.rows:
+        click.echo(f"  {row.state:10} {row.email}  attempts {row.attempts}  {row.last_error or ''}")
+    if p.to_send > len(p.rows) and p.rows:
+        click.echo(f"  … {p.to_send - len(p.rows):,} more (digest status {p.slug} --all lists them)")

@@ -8,8 +8,9 @@ from pathlib import Path
 import click
 
 from digest.cli.app import AppContext, display, pass_app
-from digest.cli.report import print_dry_run, print_start, print_summary
+from digest.cli.report import print_dry_run, print_retry_dry_run, print_start, print_summary
 from digest.cli.schedule import send_due
+from digest.cli.signals import stop_on_signals
 from digest.clock import utc_now
 
 
@@ -79,11 +80,7 @@ def send(app: AppContext, issue: str | None, list_path: Path | None, tags: tuple
     if not yes:
         preview = dry_run(job)
         print_dry_run(preview)
-        if not (sys.stdin.isatty() and sys.stdout.isatty()) or preview.to_send == 0:
-            click.echo("\nDry run: nothing was sent. Add --yes to send.")
-            return
-        if not click.confirm(f"\nSend '{preview.slug}' to {preview.to_send:,} recipients now?", default=False):
-            click.echo("Nothing was sent.")
+        if not _confirmed(f"Send '{preview.slug}' to {preview.to_send:,} recipients now?", preview.to_send):
             return
     if job.signer.is_dev and not job.transport_class().reaches_people:
         click.secho(f"note: {settings.unsubscribe.keys_env} is not set: the unsubscribe links in these "
@@ -92,19 +89,38 @@ def send(app: AppContext, issue: str | None, list_path: Path | None, tags: tuple
     run_send(app, job, limit=limit, rate=rate, connections=connections, resume_changed=resume_changed)
 
 
+def _confirmed(question: str, to_send: int) -> bool:
+    """After a dry run: ask in a terminal (False: nothing is sent); elsewhere say how to send."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()) or to_send == 0:
+        click.echo("\nDry run: nothing was sent. Add --yes to send.")
+        return False
+    if not click.confirm(f"\n{question}", default=False):
+        click.echo("Nothing was sent.")
+        return False
+    return True
+
+
 @click.command()
 @click.argument("issue")
 @send_options
+@click.option("--yes", "-y", is_flag=True, help="Really send. Without it (and no terminal to ask): a dry run.")
 @pass_app
 def retry(app: AppContext, issue: str, rate: float | None, connections: int | None, transport_name: str | None,
-          resume_changed: bool) -> None:
-    """Send ISSUE again to its deferred recipients and those that failed for a reason that may pass.
+          resume_changed: bool, yes: bool) -> None:
+    """Send ISSUE again to its deferred recipients and those that failed for a reason that may pass
+    — a dry run unless --yes (or you confirm at the prompt), as with `digest send`.
 
     Permanent refusals (e.g. 550 no such user) stay failed. Same exit codes as `digest send`.
     """
+    from digest.delivery.dryrun import retry_dry_run
     from digest.delivery.job import SendJob
 
     job = SendJob(app.settings, issue, transport=transport_name)
+    if not yes:
+        preview = retry_dry_run(job)
+        print_retry_dry_run(preview)
+        if not _confirmed(f"Send '{preview.slug}' again to {preview.to_send:,} recipients now?", preview.to_send):
+            return
     run_send(app, job, limit=None, rate=rate, connections=connections, resume_changed=resume_changed, retry=True)
 
 
@@ -125,9 +141,11 @@ def run_send(app: AppContext, job, *, limit, rate, connections, resume_changed, 
             state["progress"](stats)
 
     try:
-        report = job.run(options, resume_changed=resume_changed, retry=retry, progress=progress, on_start=on_start,
-                         on_audience=lambda path: click.echo(f"Reading {display(path)} and fixing the audience "
-                                                             "in the ledger …"))
+        with stop_on_signals() as stop:  # SIGTERM (timeout, docker stop, systemd) stops like Ctrl-C
+            report = job.run(options, resume_changed=resume_changed, retry=retry, progress=progress,
+                             on_start=on_start, stop=stop,
+                             on_audience=lambda path: click.echo(f"Reading {display(path)} and fixing the "
+                                                                 "audience in the ledger …"))
     finally:
         if "progress" in state:
             state["progress"].close()

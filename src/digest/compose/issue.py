@@ -18,6 +18,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
 ISSUE_SUFFIXES = (".yaml", ".yml")
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+# Limits that keep one hostile or runaway file from stalling a build, the preview or a --due run.
+# Gmail clips an email after ~102 KB of HTML, so none of them stops a real newsletter.
+MAX_FILE_BYTES = 256 * 1024
+MAX_DEPTH = 20                # nesting of mappings and lists; an issue needs 4
+MAX_MARKDOWN_CHARS = 200_000  # intro, outro, a section's body: twice what Gmail shows, ~1.5 s to render
+MAX_TEXT_CHARS = 2_048        # every other field: titles, subject, links, image paths
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~30x faster
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,7 @@ class Issue:
     not_after: dt.datetime | None = None
     audience: tuple[str, ...] = ()
     template: str | None = None
+    accept_warnings: tuple[str, ...] = ()  # pre-send check warnings this issue may go out with
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     def line_of(self, dotted: str) -> int:
@@ -106,16 +114,53 @@ def _convert(node: yaml.Node, where: Path) -> _Node:
     return _Node(node.value, line)
 
 
+def _check_structure(text: str, path: Path) -> None:
+    """Refuse anchors, aliases and deep nesting before composing: an alias bomb expands to billions
+    of nodes, a self-referencing alias or 5,000 nested lists recurse without end."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_FAST_LOADER):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise IssueError(f"{path}:{event.start_mark.line + 1}: anchors and aliases (&name, *name) are "
+                                 "not allowed in issue files.", "write the value out where it is used")
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise _too_deep(path, event.start_mark)
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    except yaml.MarkedYAMLError as exc:
+        # libyaml has a nesting limit of its own, met while it looks ahead inside [ [ [ …
+        if "nesting depth" in str(exc.problem) and exc.problem_mark is not None:
+            raise _too_deep(path, exc.problem_mark) from None
+    except yaml.YAMLError:
+        pass  # composing reports it, at the same place, in the usual words
+
+
+def _too_deep(path: Path, mark) -> IssueError:
+    return IssueError(f"{path}:{mark.line + 1}: the file is nested more than {MAX_DEPTH} levels deep.",
+                      "an issue needs four: sections, a section, its image or cta, their fields")
+
+
 def _parse_yaml(path: Path) -> _Node:
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise IssueError(f"{path}: the file is {size // 1024:,} KB; an issue file may be at most "
+                             f"{MAX_FILE_BYTES // 1024} KB.", "split it into several issues, or link to the "
+                             "long parts on the web (Gmail clips emails over ~102 KB)")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise IssueError(f"{path}: no such issue file.", "check the name, or run `digest new \"Title\"`")
     except UnicodeDecodeError as exc:
         raise IssueError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}).",
                          "save the file as UTF-8")
+    _check_structure(text, path)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        try:
+            node = yaml.compose(text, Loader=_FAST_LOADER)
+        except yaml.YAMLError:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)  # to report it in PyYAML's clearer words
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark else ""
@@ -134,13 +179,24 @@ def _parse_yaml(path: Path) -> _Node:
 class _Reader:
     """Reads fields out of a mapping node, naming file, line and field in every error."""
 
-    def __init__(self, path: Path, node: _Node, prefix: str, lines: dict[str, int]):
+    def __init__(self, path: Path, node: _Node, prefix: str, lines: dict[str, int], *, label: str = "",
+                 shown: str | None = None):
         self.path, self.node, self.prefix, self.lines = path, node, prefix, lines
+        # `prefix` keys `lines` (sections[3].cta.label); errors say "section 4 ('Title'): 'cta.label'"
+        self.label, self.shown = label, prefix if shown is None else shown
+        self.owner = (f"{label}: " if label and self.shown else label) + self.shown.rstrip(".") or "the issue"
         if not isinstance(node.value, dict):
-            what = prefix.rstrip(".") or "the issue"
-            raise IssueError(f"{path}:{node.line}: {what} must be a mapping of 'key: value' lines.")
+            raise IssueError(f"{path}:{node.line}: {self.owner} must be a mapping of 'key: value' lines.")
         for key, line in node.key_lines.items():
             lines[prefix + key] = line
+
+    def at(self, line: int) -> str:
+        """'file:line: ' and, inside a section, 'section N ('Title'): '."""
+        return f"{self.path}:{line}: " + (f"{self.label}: " if self.label else "")
+
+    def name(self, key: str) -> str:
+        """A field as the errors name it: 'title', 'cta.label', 'header_image.src'."""
+        return self.shown + key
 
     def _where(self, key: str | None = None) -> str:
         line = self.node.key_lines.get(key, self.node.line) if key else self.node.line
@@ -151,26 +207,42 @@ class _Reader:
             if key not in allowed:
                 guess = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
                 did = f" Did you mean '{guess[0]}'?" if guess else ""
-                raise IssueError(f"{self._where(key)}: unknown field '{self.prefix}{key}'.{did}",
+                raise IssueError(f"{self.at(self.node.key_lines[key])}unknown field '{self.name(key)}'.{did}",
                                  f"allowed here: {', '.join(allowed)}")
 
     def raw(self, key: str) -> _Node | None:
         return self.node.value.get(key)
 
-    def text(self, key: str, *, required: bool = True, default: str = "") -> str:
+    def text(self, key: str, *, required: bool = True, default: str = "", limit: int = MAX_TEXT_CHARS) -> str:
         node = self.raw(key)
         if node is None or node.value is None:
             if required:
-                raise IssueError(f"{self._where()}: {self.prefix.rstrip('.') or 'the issue'} is missing "
-                                 f"the required field '{self.prefix}{key}'.",
+                raise IssueError(f"{self._where()}: {self.owner} is missing the required field '{self.name(key)}'.",
                                  "see the README's 'Issue files' section")
             return default
         if not isinstance(node.value, str):
-            raise IssueError(f"{self.path}:{node.line}: '{self.prefix}{key}' must be text, "
+            raise IssueError(f"{self.at(node.line)}'{self.name(key)}' must be text, "
                              f"not a {'list' if isinstance(node.value, list) else 'mapping'}.")
         value = node.value.strip()
         if required and not value:
-            raise IssueError(f"{self.path}:{node.line}: '{self.prefix}{key}' is empty.", "write something there")
+            raise IssueError(f"{self.at(node.line)}'{self.name(key)}' is empty.", "write something there")
+        if len(value) > limit:
+            raise IssueError(f"{self.at(node.line)}'{self.name(key)}' is {len(value):,} characters long; "
+                             f"at most {limit:,}.", "shorten it, or link to the long version on the web")
+        return value
+
+    def markdown(self, key: str, *, required: bool = True) -> str:
+        """A Markdown field: bounded in length and in how deep its lists and quotes nest."""
+        from digest.compose.markdown import MAX_NESTING, too_deep
+
+        value = self.text(key, required=required, limit=MAX_MARKDOWN_CHARS)
+        offset = too_deep(value) if value else None
+        if offset is not None:
+            node = self.raw(key)
+            lead = node.value.index(value[:1]) if node.value.strip() else 0  # blank lines strip() took
+            line = node.line + node.value.count("\n", 0, lead) + offset + ("\n" in node.value)
+            raise IssueError(f"{self.at(line)}'{self.name(key)}' nests lists or quotes more than "
+                             f"{MAX_NESTING} levels deep.", "flatten the list: readers cannot follow that many levels")
         return value
 
     def parsed(self, key: str, parse: Callable[[str], Any], what: str, *, required: bool = False) -> Any:
@@ -180,18 +252,18 @@ class _Reader:
         try:
             return parse(text)
         except ValueError as exc:
-            raise IssueError(f"{self.path}:{self.node.key_lines[key]}: '{self.prefix}{key}' = {text!r} "
+            raise IssueError(f"{self.at(self.node.key_lines[key])}'{self.name(key)}' = {text!r} "
                              f"is not {what} ({exc}).")
 
-    def child(self, key: str, prefix: str) -> "_Reader | None":
+    def child(self, key: str, prefix: str, shown: str | None = None) -> "_Reader | None":
         node = self.raw(key)
         if node is None or node.value is None:
             return None
-        return _Reader(self.path, node, prefix, self.lines)
+        return _Reader(self.path, node, prefix, self.lines, label=self.label, shown=shown)
 
 
 ISSUE_KEYS = ("subject", "preheader", "title", "kicker", "date", "send_at", "not_after", "audience",
-              "template", "header_image", "intro", "sections", "outro")
+              "template", "header_image", "intro", "sections", "outro", "accept_warnings")
 IMAGE_KEYS = ("src", "alt", "href", "width", "dark_src")
 SECTION_KEYS = ("title", "body", "image", "cta")
 CTA_KEYS = ("label", "url")
@@ -211,7 +283,7 @@ def _image(reader: _Reader | None) -> Image | None:
     src = reader.text("src")
     alt_node = reader.raw("alt")
     if alt_node is None or alt_node.value is None or not str(alt_node.value).strip():
-        raise IssueError(f"{reader._where()}: image '{src}' has no alt text ('{reader.prefix}alt').",
+        raise IssueError(f"{reader.at(reader.node.line)}image '{src}' has no alt text ('{reader.name('alt')}').",
                          "describe the image in a few words; screen readers and image-blocking clients show it")
     width = reader.parsed("width", int, "a whole number of pixels")
     return Image(src=src, alt=reader.text("alt"), href=reader.text("href", required=False) or None, width=width,
@@ -221,7 +293,7 @@ def _image(reader: _Reader | None) -> Image | None:
 def _url(reader: _Reader, key: str) -> str:
     url = reader.text(key)
     if not re.match(r"^(https?://|mailto:)\S+$", url):
-        raise IssueError(f"{reader.path}:{reader.node.key_lines[key]}: '{reader.prefix}{key}' = {url!r} "
+        raise IssueError(f"{reader.at(reader.node.key_lines[key])}'{reader.name(key)}' = {url!r} "
                          "is not a link.", "links start with https://, http:// or mailto:")
     return url
 
@@ -251,13 +323,14 @@ def load_issue(path: Path | str) -> Issue:
         title=top.text("title"),
         kicker=top.text("kicker", required=False) or None,
         date=top.parsed("date", dt.date.fromisoformat, "a date like 2023-12-21", required=True),
-        intro=top.text("intro", required=False),
+        intro=top.markdown("intro", required=False),
         sections=sections,
         header_image=_image(top.child("header_image", "header_image.")),
-        outro=top.text("outro", required=False),
+        outro=top.markdown("outro", required=False),
         send_at=send_at,
         not_after=not_after,
-        audience=_audience(path, top),
+        audience=_tag_list(path, top, "audience", "a tag or a list of tags"),
+        accept_warnings=_tag_list(path, top, "accept_warnings", "a warning code or a list of them"),
         template=top.text("template", required=False) or None,
         lines=lines,
     )
@@ -273,33 +346,42 @@ def _sections(path: Path, root: _Node, top: _Reader, lines: dict[str, int]) -> t
                          "(each starting with '- title: …').")
     sections = []
     for i, node in enumerate(sections_node.value):
-        sec = _Reader(path, node, f"sections[{i}].", lines)
+        sec = _Reader(path, node, f"sections[{i}].", lines, label=_section_label(i, node), shown="")
         sec.check_keys(SECTION_KEYS)
-        if sec.raw("title") is None or not (sec.raw("title").value or "").strip():
-            raise IssueError(f"{path}:{node.line}: section {i + 1} has no title ('sections[{i}].title').",
-                             "every section needs a title")
-        cta_reader = sec.child("cta", f"sections[{i}].cta.")
+        title = sec.raw("title")
+        if title is None or not isinstance(title.value, str) or not title.value.strip():
+            raise IssueError(f"{path}:{node.line}: section {i + 1} has no title.", "every section needs a 'title'")
+        cta_reader = sec.child("cta", f"sections[{i}].cta.", "cta.")
         cta = None
         if cta_reader is not None:
             cta_reader.check_keys(CTA_KEYS)
             cta = Link(label=cta_reader.text("label"), url=_url(cta_reader, "url"))
-        sections.append(Section(title=sec.text("title"), body=sec.text("body"),
-                                image=_image(sec.child("image", f"sections[{i}].image.")), cta=cta))
+        sections.append(Section(title=sec.text("title"), body=sec.markdown("body"),
+                                image=_image(sec.child("image", f"sections[{i}].image.", "image.")), cta=cta))
     return tuple(sections)
 
 
-def _audience(path: Path, top: _Reader) -> tuple[str, ...]:
-    """The issue's audience tags (lower-case), from one tag or a list of them."""
-    audience_node = top.raw("audience")
-    if audience_node is None or audience_node.value is None:
+def _section_label(i: int, node: _Node) -> str:
+    """How errors name a section: as people count and title it, "section 4 ('Innovation Festival')"."""
+    title = node.value.get("title") if isinstance(node.value, dict) else None
+    if title is None or not isinstance(title.value, str) or not title.value.strip():
+        return f"section {i + 1}"
+    words = " ".join(title.value.split())
+    return f"section {i + 1} ('{words[:40]}{'…' if len(words) > 40 else ''}')"
+
+
+def _tag_list(path: Path, top: _Reader, key: str, what: str) -> tuple[str, ...]:
+    """A field holding one word or a list of them (audience tags, warning codes), lower-cased."""
+    node = top.raw(key)
+    if node is None or node.value is None:
         return ()
-    items = audience_node.value if isinstance(audience_node.value, list) else [audience_node]
-    tags = []
+    items = node.value if isinstance(node.value, list) else [node]
+    words = []
     for item in items:
         if not isinstance(item.value, str) or not item.value.strip():
-            raise IssueError(f"{path}:{item.line}: 'audience' must be a tag or a list of tags.")
-        tags.append(item.value.strip().lower())
-    return tuple(tags)
+            raise IssueError(f"{path}:{item.line}: '{key}' must be {what}.")
+        words.append(item.value.strip().lower())
+    return tuple(words)
 
 
 def issue_paths(settings: "Settings") -> list[Path]:

@@ -11,6 +11,10 @@ from markdown_it.token import Token
 from digest.compose.slots import content_to_slots, repair_encoded_slots
 
 TEXT_WIDTH = 72
+# Lists and quotes inside each other. markdown-it stops at 20 levels of tokens (10 lists) and drops
+# whatever is deeper without a word, so an issue file is refused before that.
+MAX_NESTING = 8
+_CONTAINERS = frozenset({"bullet_list_open", "ordered_list_open", "blockquote_open"})
 
 
 @lru_cache(maxsize=1)
@@ -24,6 +28,19 @@ def to_html(text: str) -> str:
     if not text:
         return ""
     return repair_encoded_slots(_md().render(content_to_slots(text))).strip()
+
+
+def too_deep(text: str) -> int | None:
+    """The line (0-based, in `text`) where lists and quotes nest deeper than MAX_NESTING; None if they do not."""
+    depth = 0
+    for tok in _md().parse(text):
+        if tok.type in _CONTAINERS:
+            depth += 1
+            if depth > MAX_NESTING:
+                return tok.map[0] if tok.map else 0
+        elif tok.nesting < 0 and tok.type.replace("_close", "_open") in _CONTAINERS:
+            depth -= 1
+    return None
 
 
 def _inline_text(tokens: list[Token]) -> str:

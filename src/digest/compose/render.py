@@ -280,7 +280,12 @@ def render_issue(issue: Issue, settings: "Settings", *, asset_base: str | None =
         if src and not re.match(r"^[a-z][a-z0-9+.-]*:|^//", src, re.I)
     )
     for asset in assets:
-        if not asset.is_file():
+        try:
+            found = asset.is_file()
+        except OSError as exc:  # e.g. a name longer than the file system allows (ENAMETOOLONG)
+            raise RenderError(f"{issue.path}: image file {str(asset)[:120]}…: {exc.strerror}.",
+                              "fix the image 'src' (relative paths are relative to the issue file)") from None
+        if not found:
             raise RenderError(f"{issue.path}: image file {asset} does not exist.",
                               "fix the image 'src' (relative paths are relative to the issue file)")
     subject = content_to_slots(issue.subject)

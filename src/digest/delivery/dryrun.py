@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 from digest.delivery.audience import AudienceCounts, subscriber_from_row
 from digest.delivery.mime import build_mime
-from digest.errors import DigestError
+from digest.errors import DigestError, LedgerError
 from digest.store.ledger import Ledger, ledger_path
-from digest.store.rows import DEFERRED, PENDING, SENDING, SENT, RecipientRow, SendRow
+from digest.store.rows import DEFERRED, FAILED, PENDING, SENDING, SENT, RecipientRow, SendRow
 
 if TYPE_CHECKING:  # pragma: no cover
     from digest.delivery.job import SendJob
@@ -37,7 +37,6 @@ class DryRun:
     notes: list[str] = field(default_factory=list)
 
 
-
 def dry_run(job: "SendJob") -> DryRun:
     """Count the audience and build one sample message; writes nothing, sends nothing."""
     counts = AudienceCounts()
@@ -56,10 +55,7 @@ def dry_run(job: "SendJob") -> DryRun:
             send = ledger.get_send(job.slug)
             if send is not None:
                 ledger_counts = ledger.counts(send.id)
-    try:
-        transport = job.transport_class()(job.settings, connections=1).describe()
-    except DigestError as exc:
-        transport = f"{job.transport_name} — NOT USABLE: {exc.message}"
+    transport = _describe_transport(job)
     first = None
     for row in job.audience(suppressed, counts):  # the whole list: every count, one sample
         first = first or row
@@ -78,3 +74,49 @@ def dry_run(job: "SendJob") -> DryRun:
     else:
         preview.to_send = counts.recipients
     return preview
+
+
+@dataclass
+class RetryDryRun:
+    """What `digest retry --yes` would send again: deferred, retryable failures, rows left in doubt."""
+
+    slug: str
+    subject: str
+    transport: str
+    deferred: int = 0
+    failed: int = 0       # failed for a reason that may pass (not refused for good)
+    in_doubt: int = 0     # left `sending` by a run that was killed: possibly delivered
+    rows: list[RecipientRow] = field(default_factory=list)  # the first few, with their last error
+
+    @property
+    def to_send(self) -> int:
+        """How many recipients the retry would send to."""
+        return self.deferred + self.failed + self.in_doubt
+
+
+def retry_dry_run(job: "SendJob", *, show: int = 5) -> RetryDryRun:
+    """Count what a retry would send and list the first few; reads the ledger only, sends nothing."""
+    path = ledger_path(job.settings)
+    send = None
+    if path.exists():
+        with Ledger(path, readonly=True) as ledger:
+            send = ledger.get_send(job.slug)
+            if send is not None:
+                counts = ledger.counts(send.id)
+                transient = ledger.failed_transient(send.id)
+                rows = ledger.recipients(send.id, [DEFERRED, SENDING], limit=show)
+                if len(rows) < show and transient:  # permanent refusals are not retried: skip them
+                    failed = ledger.recipients(send.id, [FAILED], limit=show + counts[FAILED] - transient)
+                    rows += [r for r in failed if not r.permanent][: show - len(rows)]
+    if send is None:
+        raise LedgerError(f"issue '{job.slug}' has never been sent: nothing to retry.",
+                          f"send it first: digest send {job.slug} --yes")
+    return RetryDryRun(slug=job.slug, subject=send.subject, transport=_describe_transport(job),
+                       deferred=counts[DEFERRED], failed=transient, in_doubt=counts[SENDING], rows=rows)
+
+
+def _describe_transport(job: "SendJob") -> str:
+    try:
+        return job.transport_class()(job.settings, connections=1).describe()
+    except DigestError as exc:
+        return f"{job.transport_name} — NOT USABLE: {exc.message}"

@@ -99,13 +99,14 @@ class SendJob:
     def run(self, options: RunOptions, *, resume_changed: bool = False, retry: bool = False,
             progress: Callable[[RunStats], None] | None = None,
             on_start: Callable[[RunReport], None] | None = None,
-            on_audience: Callable[[Path], None] | None = None, clock=None, sleep=None) -> RunReport:
+            on_audience: Callable[[Path], None] | None = None, clock=None, sleep=None, stop=None) -> RunReport:
         """Send (start, resume, or with retry=True re-send deferred and transient failures).
 
         `on_audience(list_path)` is called before a new send reads the whole list into the ledger
-        (seconds for a big list), `on_start(report)` once the transports are open. Problems found
-        before anything is claimed raise; an error part-way through comes back as `report.error`
-        with the counts of what was done (the CLI prints the summary, then the error).
+        (seconds for a big list), `on_start(report)` once the transports are open; setting `stop`
+        (a threading.Event: the CLI's Ctrl-C/SIGTERM handler) stops the run between batches.
+        Problems found before anything is claimed raise; an error part-way through comes back as
+        `report.error` with the counts of what was done (the CLI prints the summary, then the error).
         """
         self._refuse_dev_key()
         with SendLock(self.settings, self.slug), Ledger.for_settings(self.settings) as ledger:
@@ -129,7 +130,7 @@ class SendJob:
                 build = self._build_for(transports[0].needs_mime, options.build_processes, to_send, opened)
                 timing = {k: v for k, v in (("clock", clock), ("sleep", sleep)) if v is not None}
                 stats = SendLoop(ledger, send.id, transports, build, options, progress=progress,
-                                 only_ids=only_ids, **timing).run()
+                                 only_ids=only_ids, stop=stop, **timing).run()
             except BaseException:
                 _mark_stopped(ledger, self.slug, send.id)
                 raise

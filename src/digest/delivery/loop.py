@@ -12,25 +12,20 @@ from __future__ import annotations
 
 import queue
 import random
-import signal
 import threading
 import time
 from typing import Callable, Sequence
 
 from digest.clock import Timer
 from digest.delivery.options import RunOptions, RunStats
-from digest.delivery.stop import FailureStreak
-from digest.delivery.throttle import Sleep, Throttle, TokenBucket, backoff_delay
-from digest.delivery.workers import NOT_SENT, Worker
-from digest.errors import (
-    PermanentTransportError,
-    TransientTransportError,
-    TransportAuthError,
-)
+from digest.delivery.outcomes import Recorder
+from digest.delivery.stop import StopRequest
+from digest.delivery.throttle import Sleep, Throttle, TokenBucket
+from digest.delivery.workers import Worker
 from digest.outgoing import OutgoingMessage
 from digest.store.ledger import Ledger
-from digest.store.rows import DEFERRED, FAILED, PENDING, SENT, Outcome, RecipientRow
-from digest.transports.base import SendResult, Status, Transport
+from digest.store.rows import DEFERRED, PENDING, RecipientRow
+from digest.transports.base import Transport
 
 # rows → one OutgoingMessage per row, or the exception that stopped that row's message being built
 Builder = Callable[[Sequence[RecipientRow]], list]
@@ -42,7 +37,8 @@ class SendLoop:
     def __init__(self, ledger: Ledger, send_id: int, transports: Sequence[Transport], build: Builder,
                  options: RunOptions, *, clock: Timer = time.monotonic, sleep: Sleep = time.sleep,
                  rand: Callable[[], float] = random.random,
-                 progress: Callable[[RunStats], None] | None = None, only_ids: Sequence[int] | None = None):
+                 progress: Callable[[RunStats], None] | None = None, only_ids: Sequence[int] | None = None,
+                 stop: threading.Event | None = None):
         self.ledger = ledger
         self.send_id = send_id
         self.transports = list(transports)
@@ -57,25 +53,24 @@ class SendLoop:
         if options.rate > 0:  # keep bursts to about a second's worth at low rates
             self.batch_size = max(1, min(self.batch_size, int(options.rate)))
         self.stats = RunStats()
-        self._retry_due: dict[int, float] = {}
-        self._tries: dict[int, int] = {}
-        self._deferred: set[int] = set()
         self._claimed_fresh = 0
         # `digest retry`: only these rows (put back to pending by prepare_run), not other pending ones.
         self._only_ids = list(only_ids) if only_ids is not None else None
+        self._retry_ids = tuple(only_ids or ())
         self._pending_builds: set = set()
-        self._interrupted = False
-        self._streak = FailureStreak(options.max_consecutive_failures)
-        self._stop_error: BaseException | None = None
+        # Set by the caller's signal handlers (Ctrl-C, SIGTERM): checked between steps, so every
+        # claimed batch is either sent and recorded or handed back.
+        self._stop = stop if stop is not None else StopRequest()
 
     # --- claiming -------------------------------------------------------------------------------
 
     def _claim_next(self) -> list[RecipientRow]:
         now = self.clock()
-        due = [rid for rid, at in self._retry_due.items() if at <= now][: self.batch_size]
+        retry_due = self._rec.retry_due
+        due = [rid for rid, at in retry_due.items() if at <= now][: self.batch_size]
         if due:
             for rid in due:
-                del self._retry_due[rid]
+                del retry_due[rid]
             rows = self.ledger.claim(self.send_id, len(due), ids=due, from_state=DEFERRED)
             self.stats.retried += len(rows)
             return rows
@@ -94,108 +89,6 @@ class SendLoop:
         self._claimed_fresh += len(rows)
         return rows
 
-    # --- recording ------------------------------------------------------------------------------
-
-    def _schedule_retry(self, rid: int, retry_after: float | None) -> bool:
-        tries = self._tries.get(rid, 0) + 1
-        self._tries[rid] = tries
-        if tries > self.options.retries:
-            self._retry_due.pop(rid, None)
-            return False  # left deferred for the next run
-        self._retry_due[rid] = self.clock() + backoff_delay(
-            tries, self.options.retry_base_delay, self.options.retry_max_delay, retry_after, self.rand)
-        return True
-
-    def _note_error(self, email: str, text: str) -> None:
-        line = f"{email}: {text}"
-        if line in self.stats.last_errors:
-            self.stats.last_errors.remove(line)
-        elif len(self.stats.last_errors) >= 5:
-            self.stats.last_errors.pop(0)
-        self.stats.last_errors.append(line)
-
-    def _failure(self, n: int = 1) -> None:
-        reason = self._streak.failure(n)
-        if reason and not self.stats.stopped:
-            self.stats.stopped = reason
-
-    def _record_results(self, messages: Sequence[OutgoingMessage], results: Sequence[SendResult]) -> None:
-        outcomes: list[Outcome] = []
-        suppress: list[tuple[str, str]] = []
-        for msg, res in zip(messages, results):
-            rid = msg.recipient_id
-            self.stats.attempts += 1
-            reason = res.reason or (res.code or "")
-            if res.status == Status.SENT:
-                outcomes.append(Outcome(rid, SENT, provider_id=res.provider_id, code=res.code))
-                self.stats.sent += 1
-                self._deferred.discard(rid)
-                self._streak.success()
-            elif res.status == Status.FAILED:
-                outcomes.append(Outcome(rid, FAILED, code=res.code, error=reason, permanent=not res.retryable))
-                self.stats.failed += 1
-                self._deferred.discard(rid)
-                if res.suppress:
-                    suppress.append((msg.to_email, reason if reason.startswith(res.code or "\0")
-                                     else f"{res.code or ''} {reason}".strip()))
-                    self.stats.suppressed_now += 1
-                self._note_error(msg.to_email, reason)
-                self._failure()
-            else:
-                outcomes.append(Outcome(rid, DEFERRED, code=res.code, error=reason))
-                self._deferred.add(rid)
-                self._schedule_retry(rid, res.retry_after)
-                self._note_error(msg.to_email, reason)
-                self._failure()
-        self.ledger.record(outcomes, suppress)
-
-    def _record_exception(self, messages: Sequence[OutgoingMessage], exc: BaseException) -> None:
-        ids = [m.recipient_id for m in messages]
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if isinstance(exc, TransportAuthError) or not isinstance(exc, Exception):
-            # Nothing was accepted: hand the batch back untouched and stop the run.
-            self.ledger.record([Outcome(rid, PENDING, error=text) for rid in ids])
-            self._stop_error = exc
-            self.stats.stopped = self.stats.stopped or f"stopped: {text}"
-            return
-        self.stats.attempts += len(ids)
-        if isinstance(exc, PermanentTransportError):
-            # The provider refused the whole batch: failed, but `digest retry` may try again after a fix.
-            self.ledger.record([Outcome(rid, FAILED, error=text, permanent=False) for rid in ids])
-            self.stats.failed += len(ids)
-            for rid in ids:
-                self._deferred.discard(rid)
-        else:
-            retry_after = getattr(exc, "retry_after", None)
-            self.ledger.record([Outcome(rid, DEFERRED, error=text) for rid in ids])
-            self._deferred.update(ids)
-            for rid in ids:
-                self._schedule_retry(rid, retry_after)
-            if isinstance(exc, TransientTransportError):
-                self._throttle.pause(backoff_delay(min(self._streak.count // max(1, len(ids)) + 1, 8),
-                                                   self.options.retry_base_delay, self.options.retry_max_delay,
-                                                   retry_after, self.rand))
-        if messages:
-            self._note_error(messages[0].to_email + (f" (+{len(ids) - 1} more)" if len(ids) > 1 else ""), text)
-        self._failure(len(ids))
-
-    def _record_build(self, rows: Sequence[RecipientRow], built: list) -> list[OutgoingMessage]:
-        """Keep the built messages; record the rows whose message could not be built as failed."""
-        good: list[OutgoingMessage] = []
-        bad: list[Outcome] = []
-        for row, item in zip(rows, built):
-            if isinstance(item, BaseException):
-                text = f"message not built: {item}".splitlines()[0]
-                bad.append(Outcome(row.id, FAILED, error=text, permanent=False))
-                self.stats.failed += 1
-                self._note_error(row.email, text)
-                self._failure()
-            else:
-                good.append(item)
-        if bad:
-            self.ledger.record(bad)
-        return good
-
     # --- the run --------------------------------------------------------------------------------
 
     def run(self) -> RunStats:
@@ -209,29 +102,32 @@ class SendLoop:
         """
         self._start()
         jobs: queue.Queue = queue.Queue()
-        events: queue.Queue = queue.Queue()  # ("sent", messages, outcome) from workers, ("built", rows, future)
+        # ("sent", messages, outcome, recorded) from workers, ("built", rows, future, None) from builders
+        events: queue.Queue = queue.Queue()
         workers = [Worker(t, jobs, events, self._throttle, self._halt) for t in self.transports]
         for w in workers:
             w.start()
-        previous_handler = self._catch_ctrl_c()
         try:
             self._pump(jobs, events, max_inflight=len(workers) + 1 + getattr(self.build, "processes", 0))
-        except KeyboardInterrupt:
-            self.stats.stopped = "interrupted (Ctrl-C)"
+        except KeyboardInterrupt:  # a second Ctrl-C / SIGTERM: let what is on the wire finish
+            self.stats.stopped = self._interrupted_reason()
             self._halt.set()
             self._drain(jobs, events, workers)
         finally:
-            if previous_handler is not None:
-                signal.signal(signal.SIGINT, previous_handler)
-            self._halt.set()  # after an error (e.g. the ledger cannot be written) no queued batch goes out
-            for _ in workers:
+            # After an error (e.g. the ledger cannot be written: a full disk) no batch goes out any
+            # more: the halt comes first, then the workers waiting for a record are let go.
+            self._halt.set()
+            for w in workers:
+                w.release()
                 jobs.put(None)
             for w in workers:
                 w.join(timeout=30)
         self._record_leftovers(events, jobs)
-        self.stats.deferred = len(self._deferred)
+        if self._retry_ids:  # a stopped `digest retry`: what it did not send waits for the next retry
+            self.ledger.defer_pending(self.send_id, self._retry_ids)
+        self.stats.deferred = len(self._rec.deferred)
         self.stats.finished = self.clock()
-        self.stats.error = self._stop_error
+        self.stats.error = self._rec.stop_error
         self.progress(self.stats)
         return self.stats
 
@@ -245,14 +141,16 @@ class SendLoop:
                              sleep=self.sleep)
         self._throttle = Throttle(bucket, self.clock, self.sleep)
         self._halt = threading.Event()
+        self._rec = Recorder(self.ledger, self.options, self.stats, self._throttle, clock=self.clock,
+                             rand=self.rand)
 
     def _pump(self, jobs: queue.Queue, events: queue.Queue, *, max_inflight: int) -> None:
         """The main loop. `inflight` counts batches claimed but not yet recorded: one per connection
         being sent, plus enough being built or queued that no worker waits for the builder."""
         inflight = 0
         while True:
-            if self._interrupted and not self.stats.stopped:
-                self.stats.stopped = "interrupted (Ctrl-C)"
+            if self._stop.is_set() and not self.stats.stopped:
+                self.stats.stopped = self._interrupted_reason()
                 self._halt.set()
             while not self.stats.stopped and inflight < max_inflight:
                 rows = self._claim_next()
@@ -262,13 +160,16 @@ class SendLoop:
             if self.stats.stopped:
                 inflight -= self._hand_back(jobs)
             if inflight == 0:
-                if self.stats.stopped or not self._retry_due:
+                if self.stats.stopped or not self._rec.retry_due:
                     return
                 self._sleep_until_next_retry()
                 continue
             event = self._next_event(events)
-            if event is not None:  # None: Ctrl-C; the top of the loop stops claiming and drains
+            while event is not None:  # None: a stop request; the top of the loop stops claiming and drains
                 inflight -= self._handle(event, jobs)
+                # Record every answer that is in before building more: each worker waits for its
+                # last batch to be recorded before it sends the next.
+                event = _ready(events)
 
     def _start_build(self, rows: Sequence[RecipientRow], jobs: queue.Queue, events: queue.Queue) -> int:
         """Build a claimed batch: in a builder process (its result comes back as an event) or here
@@ -278,22 +179,22 @@ class SendLoop:
             return self._dispatch(rows, self.build(rows), jobs)
         future = pool(rows)
         self._pending_builds.add(future)
-        future.add_done_callback(lambda f, rows=rows: events.put(("built", rows, f)))
+        future.add_done_callback(lambda f, rows=rows: events.put(("built", rows, f, None)))
         return 0
 
     def _sleep_until_next_retry(self) -> None:
-        wait = min(self._retry_due.values()) - self.clock()
+        wait = min(self._rec.retry_due.values()) - self.clock()
         if wait > 0:
             self.sleep(wait)
 
     def _handle(self, event: tuple, jobs: queue.Queue) -> int:
         """One event from a builder or a worker; returns how many batches it settled (0 or 1)."""
-        kind, items, outcome = event
+        kind, items, outcome, recorded = event
         if kind == "built":
             self._pending_builds.discard(outcome)
             return self._built(items, outcome, jobs)
-        self._record(items, outcome)
-        self.stats.deferred = len(self._deferred)
+        self._record(items, outcome, recorded)
+        self.stats.deferred = len(self._rec.deferred)
         self.stats.finished = self.clock()
         self.progress(self.stats)
         return 1
@@ -306,7 +207,7 @@ class SendLoop:
         while (self._pending_builds or any(w.busy for w in workers) or not jobs.empty()
                or not events.empty()):
             try:
-                kind, items, outcome = events.get(timeout=0.2)
+                kind, items, outcome, recorded = events.get(timeout=0.2)
             except queue.Empty:
                 self._hand_back(jobs)
                 continue
@@ -314,26 +215,25 @@ class SendLoop:
                 self._pending_builds.discard(outcome)
                 self._built(items, outcome, jobs)
             else:
-                self._record(items, outcome)
+                self._record(items, outcome, recorded)
             self._hand_back(jobs)
 
     def _record_leftovers(self, events: queue.Queue, jobs: queue.Queue) -> None:
         """Answers that arrived after an interrupted drain."""
         while not events.empty():
-            kind, items, outcome = events.get_nowait()
+            kind, items, outcome, recorded = events.get_nowait()
             if kind == "sent":
-                self._record(items, outcome)
+                self._record(items, outcome, recorded)
             else:  # built after the stop: never handed to a connection
                 self._built(items, outcome, jobs)
 
     def _dispatch(self, rows: Sequence[RecipientRow], built: list, jobs: queue.Queue) -> int:
         """Queue the built messages for the workers; returns 1 when nothing was left to queue."""
-        messages = self._record_build(rows, built)
+        messages = self._rec.built(rows, built)
         if messages and not self.stats.stopped:
             jobs.put(messages)
             return 0
-        if messages:
-            self.ledger.record([Outcome(m.recipient_id, PENDING, error="not sent: the run stopped") for m in messages])
+        self._rec.give_back([m.recipient_id for m in messages])
         return 1
 
     def _built(self, rows: Sequence[RecipientRow], future, jobs: queue.Queue) -> int:
@@ -341,8 +241,7 @@ class SendLoop:
             built = future.result()
         except BaseException as exc:  # noqa: BLE001 — the builder process died: nobody in the batch was sent
             # Not the recipients' fault: hand the batch back and stop (the next run rebuilds it).
-            self.ledger.record([Outcome(r.id, PENDING, error=f"not built: {exc or type(exc).__name__}")
-                                for r in rows])
+            self._rec.give_back([r.id for r in rows], error=f"not built: {exc or type(exc).__name__}")
             if not self.stats.stopped:
                 self.stats.stopped = f"the message builder process failed ({exc or type(exc).__name__})"
                 self._halt.set()
@@ -350,37 +249,26 @@ class SendLoop:
         return self._dispatch(rows, built, jobs)
 
     def _next_event(self, events: queue.Queue):
-        """The next worker/builder event, or None when Ctrl-C was pressed meanwhile."""
+        """The next worker/builder event, or None when a stop was requested meanwhile."""
         while True:
-            if self._interrupted and not self.stats.stopped:
+            if self._stop.is_set() and not self.stats.stopped:
                 return None
             try:
                 return events.get(timeout=0.2)
             except queue.Empty:
                 continue
 
-    def _catch_ctrl_c(self):
-        """Make the first Ctrl-C a request to stop (checked between steps, so every claimed batch is
-        either sent and recorded or handed back); a second one interrupts at once. Main thread only."""
-        if threading.current_thread() is not threading.main_thread():
-            return None
+    def _interrupted_reason(self) -> str:
+        if not self._stop.is_set():  # a KeyboardInterrupt where nobody installed a handler
+            return "interrupted (Ctrl-C)"
+        return f"interrupted ({getattr(self._stop, 'reason', 'stop requested')})"
 
-        def on_sigint(signum, frame):
-            if self._interrupted:
-                raise KeyboardInterrupt
-            self._interrupted = True
-        return signal.signal(signal.SIGINT, on_sigint)
-
-    def _record(self, messages: Sequence[OutgoingMessage], outcome) -> None:
-        if outcome is NOT_SENT:
-            self.ledger.record([Outcome(m.recipient_id, PENDING, error="not sent: the run stopped")
-                                for m in messages])
-        elif isinstance(outcome, BaseException):
-            self._record_exception(messages, outcome)
-        else:
-            self._record_results(messages, outcome)
+    def _record(self, messages: Sequence[OutgoingMessage], outcome, recorded: threading.Event) -> None:
+        """Record one batch's answer, then let its worker send again (after a halt when the run stops)."""
+        self._rec.record(messages, outcome)
         if self.stats.stopped:
             self._halt.set()
+        recorded.set()
 
     def _hand_back(self, jobs: queue.Queue) -> int:
         """Return queued (not yet sent) batches to `pending`; returns how many batches."""
@@ -393,6 +281,14 @@ class SendLoop:
             if job is None:
                 jobs.put(None)
                 return handed
-            self.ledger.record([Outcome(m.recipient_id, PENDING, error="not sent: the run stopped") for m in job])
+            self._rec.give_back([m.recipient_id for m in job])
             handed += 1
 
+
+
+def _ready(events: queue.Queue):
+    """The next event if one is waiting, else None."""
+    try:
+        return events.get_nowait()
+    except queue.Empty:
+        return None

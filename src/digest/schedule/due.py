@@ -186,7 +186,7 @@ def _send_one(settings, entry: IssueStatus, options, clock: Clock, log, progress
         job = SendJob(settings, str(entry.path), transport=transport)
         if stop.is_set():  # the signal came while it rendered: start nothing new
             return DueResult(slug, STOPPED, "stopped by a signal before it started; the next run sends it")
-        report = job.run(options, progress=watch, on_start=watch.started)
+        report = job.run(options, progress=watch, on_start=watch.started, stop=stop)
     except SendLockedError as exc:
         return DueResult(slug, BUSY, f"skipped: {exc.message}")
     except DigestError as exc:

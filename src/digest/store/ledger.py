@@ -259,6 +259,15 @@ class Ledger(Database):
                     "VALUES (?,?,?,'bounce',?)", [(address_key(e), e, r, stamp) for e, r in suppress])
         self._write("cannot record the results", do)
 
+    def defer_pending(self, send_id: int, ids: Sequence[int]) -> None:
+        """Rows of a stopped `digest retry` still pending (never sent): deferred again, for the next retry."""
+        def do():
+            stamp = now_iso()
+            self._db.executemany("UPDATE recipients SET state='deferred', updated_at=? "
+                                 "WHERE id=? AND send_id=? AND state='pending'",
+                                 [(stamp, rid, send_id) for rid in ids])
+        self._write("cannot record the results", do)
+
     def counts(self, send_id: int) -> dict[str, int]:
         """How many recipients are in each state (every state present, zero when none)."""
         counts = dict.fromkeys(RECIPIENT_STATES, 0)

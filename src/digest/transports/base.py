@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Sequence
 
+from digest.errors import TransportAuthError
 from digest.outgoing import OutgoingMessage
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -34,6 +35,12 @@ class SendResult:
     retryable: bool = False         # FAILED, but not because of this reader (e.g. our sender was refused):
                                     # `digest retry` sends it again once the cause is fixed
     retry_after: float | None = None  # seconds the provider asked us to wait
+
+
+class AccountRefusedError(TransportAuthError):
+    """The provider refused the sender or the account, not a reader (an unverified From, a missing
+    message stream, a used-up quota): like refused credentials, the run stops at once and the batch
+    stays pending, so nobody is recorded as failed for a fault that is not theirs."""
 
 
 class Transport(ABC):

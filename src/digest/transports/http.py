@@ -15,12 +15,10 @@ timeouts → DEFERRED, a connection that cannot be made at all → TransientTran
 
 from __future__ import annotations
 
-import email.utils
-import json
-import re
+import ipaddress
 import time
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 from urllib.parse import urlsplit
 
@@ -29,20 +27,40 @@ from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
 from digest import __version__
+from digest.addresses import idna_domain
 from digest.config import load_section, secret, setting
 from digest.errors import (
     ConfigError,
     PermanentTransportError,
     TransientTransportError,
     TransportAuthError,
+    TransportError,
 )
 from digest.outgoing import OutgoingMessage
+from digest.text import header_safe
+from digest.transports.api_call import (  # re-exported: providers import the API-call parts from here
+    BODY_EXCERPT,
+    APIRequest,
+    APIResponse,
+    excerpt,
+    results_for,
+    wait_from_headers,
+)
+from digest.transports.api_fields import (  # re-exported: the one display-address formatter and its kin
+    ascii_domain,
+    display_address,
+    message_headers,
+    sender_address,
+    split_address,
+)
 from digest.transports.base import SendResult, Status, Transport
+
+__all__ = ["BODY_EXCERPT", "APIRequest", "APIResponse", "HTTPSettings", "HTTPTransport", "ascii_domain",
+           "display_address", "excerpt", "message_headers", "results_for", "sender_address", "split_address",
+           "user_agent", "wait_from_headers"]
 
 if typing.TYPE_CHECKING:  # pragma: no cover
     from digest.config import Settings
-
-BODY_EXCERPT = 500  # characters of a provider's answer kept in error messages and ledger reasons
 
 
 @dataclass
@@ -58,108 +76,6 @@ class HTTPSettings:
                                       "at once, inside the transport.")
     max_inline_wait: float = setting(5.0, "Longest wait (seconds) the transport sleeps for such a retry; longer "
                                      "waits are handed to the send loop.")
-
-
-@dataclass(frozen=True)
-class APIRequest:
-    """One HTTP call, fully described: what a provider's pure builder returns."""
-
-    method: str
-    url: str
-    messages: tuple[OutgoingMessage, ...]   # the messages this call carries, in result order
-    headers: Mapping[str, str] = field(default_factory=dict)
-    json: Any = None
-    data: Any = None
-    files: Any = None                        # requests 'files' form: multipart/form-data fields
-    auth: tuple[str, str] | None = None
-
-
-@dataclass(frozen=True)
-class APIResponse:
-    """What came back, detached from `requests` so the readers stay pure and testable."""
-
-    status: int
-    headers: Mapping[str, str]
-    text: str
-
-    def json(self) -> Any:
-        """The body parsed as JSON; ValueError when it is not JSON."""
-        return json.loads(self.text)
-
-    def excerpt(self, limit: int = BODY_EXCERPT) -> str:
-        """The body on one line, truncated: safe to put in an error message or the ledger."""
-        return excerpt(self.text, limit)
-
-
-def excerpt(text: str, limit: int = BODY_EXCERPT) -> str:
-    """`text` on one line, cut to `limit` characters with a marker saying how much was cut."""
-    one_line = re.sub(r"\s+", " ", text or "").strip()
-    if len(one_line) <= limit:
-        return one_line or "(empty body)"
-    return f"{one_line[:limit]}… [{len(one_line) - limit} more characters]"
-
-
-def display_address(name: str, addr: str) -> str:
-    """'Name <addr>' for an API that takes RFC 5322-style strings; quotes names with specials."""
-    if not name:
-        return addr
-    if re.fullmatch(r"[\w !#$%&'*+\-/=?^`{|}~]+", name):  # atext and spaces (Unicode word chars ok)
-        return f"{name} <{addr}>"
-    return f'"{email.utils.quote(name)}" <{addr}>'
-
-
-def split_address(value: str) -> tuple[str, str]:
-    """(display name, bare address) of a header value such as 'News <news@example.org>'."""
-    name, addr = email.utils.parseaddr(value)
-    return name, addr or value.strip()
-
-
-def message_headers(msg: OutgoingMessage) -> list[tuple[str, str]]:
-    """The message's extra headers plus Message-ID (unless already there), in a stable order."""
-    headers = list(msg.headers)
-    if msg.message_id and not any(k.lower() == "message-id" for k, _ in headers):
-        headers.append(("Message-ID", msg.message_id))
-    return headers
-
-
-def results_for(messages: Sequence[OutgoingMessage], status: Status, *, code: str | None = None,
-                reason: str = "", retry_after: float | None = None) -> list[SendResult]:
-    """The same outcome for every message of a call (whole-request answers)."""
-    return [SendResult(m.recipient_id, status, code=code, reason=reason, retry_after=retry_after)
-            for m in messages]
-
-
-def wait_from_headers(headers: Mapping[str, str], now: float,
-                      reset_header: str | None = None, reset_kind: str = "delta") -> float | None:
-    """Seconds to wait before retrying, from Retry-After (seconds or HTTP-date) or a reset header.
-
-    `reset_kind` says how the provider writes its reset header: "delta" (seconds from now, e.g.
-    Resend's ratelimit-reset) or "epoch" (a Unix time, e.g. SendGrid's X-RateLimit-Reset; values
-    that only make sense as milliseconds are read as milliseconds). None when nothing usable.
-    """
-    value = headers.get("Retry-After")
-    if value:
-        value = value.strip()
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            try:
-                when = email.utils.parsedate_to_datetime(value)
-            except (TypeError, ValueError):
-                when = None
-            if when is not None:
-                return max(0.0, when.timestamp() - now)
-    if reset_header and headers.get(reset_header):
-        try:
-            number = float(headers[reset_header].strip())
-        except ValueError:
-            return None
-        if reset_kind == "epoch":
-            if number > 1e11:  # milliseconds since the epoch
-                number /= 1000.0
-            return max(0.0, number - now)
-        return max(0.0, number)
-    return None
 
 
 def _project_url() -> str | None:
@@ -194,6 +110,7 @@ class HTTPTransport(Transport):
     # (messages, settings, token) -> APIRequest: each provider's pure request builder
     request_builder: ClassVar[Callable[..., APIRequest]]
     label: ClassVar[str] = ""              # provider name in messages: "Postmark"
+    accepts_eai: ClassVar[bool] = False    # takes addresses with a non-ASCII local part (RFC 6531)
     reset_header: ClassVar[str | None] = None
     reset_kind: ClassVar[str] = "delta"
 
@@ -224,6 +141,11 @@ class HTTPTransport(Transport):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(f"{where} base_url = {cfg.base_url!r}: expected an http(s) URL.",
                               "leave base_url out to use the provider's public API")
+        if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
+            raise ConfigError(f"{where} base_url = {cfg.base_url!r}: plain http would send the API token "
+                              "unencrypted.",
+                              "use https:// (http:// is accepted only for a server on this machine: "
+                              "localhost, 127.0.0.1, ::1)")
         cfg.base_url = cfg.base_url.rstrip("/")
         cls.check_config(cfg, where)
         return cfg
@@ -293,19 +215,49 @@ class HTTPTransport(Transport):
         """
         if self._session is None:
             self.open()
-        results: list[SendResult] = []
+        # Readers this provider cannot take (cannot_deliver) fail alone, before any call, and are
+        # retryable: the address is not at fault, another transport may deliver it.
+        refusals = [self.cannot_deliver(m) for m in messages]
+        sendable = [m for m, why in zip(messages, refusals) if why is None]
+        sent = iter(self._send_calls(sendable) if sendable else [])
+        return [next(sent) if why is None else
+                SendResult(m.recipient_id, Status.FAILED, code="unsupported_address", reason=why, retryable=True)
+                for m, why in zip(messages, refusals)]
+
+    def split(self, messages: Sequence[OutgoingMessage]) -> list[list[OutgoingMessage]]:
+        """Hook: the calls a batch is sent in (default: at most max_batch messages each)."""
         step = max(1, self.max_batch)
-        chunks = [list(messages[i:i + step]) for i in range(0, len(messages), step)]
+        return [list(messages[i:i + step]) for i in range(0, len(messages), step)]
+
+    def cannot_deliver(self, msg: OutgoingMessage) -> str | None:
+        """Hook: why this provider cannot take this reader's message (None: it can). By default a
+        non-ASCII local part is refused unless the provider takes them (accepts_eai), and so is a
+        domain without an ASCII (IDNA) form."""
+        local, _, domain = header_safe(msg.to_email).rpartition("@")
+        if not local.isascii() and not self.accepts_eai:
+            return (f"{self.label} cannot deliver to {msg.to_email}: its API does not take addresses with a "
+                    "non-ASCII local part (RFC 6531); the address may be fine, send to it through smtp")
+        if not domain.isascii() and idna_domain(domain) is None:
+            return f"{self.label} cannot deliver to {msg.to_email}: its domain has no ASCII (IDNA) form"
+        return None
+
+    def _send_calls(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        results: list[SendResult] = []
+        chunks = self.split(messages)
         for index, chunk in enumerate(chunks):
             try:
                 chunk_results = self._post(self.build_request(chunk))
-            except TransientTransportError as exc:
+            except TransportError as exc:
                 if not results:
-                    raise  # nothing attempted yet: the whole batch is deferred by the send loop
-                # Earlier calls were accepted: keep their results, defer the rest.
+                    raise  # nothing attempted yet: the send loop handles the whole batch
+                # Earlier calls were accepted: keep their results, defer the rest; a refusal that
+                # stands will meet their retry first and be raised then, with nothing accepted.
                 rest = [m for c in chunks[index:] for m in c]
-                return results + results_for(rest, Status.DEFERRED, code="connection",
-                                             reason=exc.message, retry_after=exc.retry_after)
+                transient = isinstance(exc, TransientTransportError)
+                return results + results_for(
+                    rest, Status.DEFERRED, code="connection" if transient else "not_attempted",
+                    reason=exc.message if transient else f"not attempted: {exc.message}",
+                    retry_after=getattr(exc, "retry_after", None))
             results.extend(chunk_results)
             deferred = [r for r in chunk_results if r.status is Status.DEFERRED]
             if deferred and len(deferred) == len(chunk_results) and index + 1 < len(chunks):
@@ -343,11 +295,9 @@ class HTTPTransport(Transport):
             response = APIResponse(raw.status_code, CaseInsensitiveDict(raw.headers), raw.text)
             status = response.status
             if status in (401, 403):
-                raise TransportAuthError(
-                    f"{self.label} refused the API token from ${self.config.token_env} "
-                    f"(HTTP {status} from {self._where(request)}): {response.excerpt()}",
-                    f"check that {self.config.token_env} holds a valid {self.label} token with "
-                    f"permission to send" + (" and that the sender domain is verified" if status == 403 else ""))
+                raise self._auth_error(self._where(request), response)
+            if status == 429 and (refused := self.refused_429(request, response)) is not None:
+                raise refused
             if status == 429:
                 wait = wait_from_headers(response.headers, self._clock(),
                                          self.reset_header, self.reset_kind)
@@ -365,6 +315,41 @@ class HTTPTransport(Transport):
                                    retry_after=wait_from_headers(response.headers, self._clock()))
             return self.read_results(request, response)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def refused_429(self, request: APIRequest, response: APIResponse) -> Exception | None:
+        """Hook: an error to raise for a 429 that waiting will not fix soon (e.g. a used-up quota)."""
+        return None
+
+    def api_get(self, path: str, headers: Mapping[str, str]) -> APIResponse:
+        """One GET to the provider's management API (e.g. Postmark's Streams API), with the same
+        timeouts; refused tokens, rate limits, server errors and lost connections raise."""
+        if self._session is None:
+            self.open()
+        assert self._session is not None
+        url = f"{self.config.base_url}{path}"
+        where = f"GET {url.split('?')[0]}"
+        try:
+            raw = self._session.get(url, headers=dict(headers), allow_redirects=False,
+                                    timeout=(self.config.connect_timeout, self.config.timeout))
+        except requests.exceptions.RequestException as exc:
+            raise TransientTransportError(f"{self.label}: connection to {where} failed: {_short(exc)}",
+                                          "check the network and [%s] base_url" % self.name)
+        self.calls += 1
+        response = APIResponse(raw.status_code, CaseInsensitiveDict(raw.headers), raw.text)
+        if response.status in (401, 403):
+            raise self._auth_error(where, response)
+        if response.status == 429 or response.status >= 500:
+            raise TransientTransportError(
+                f"{self.label} answered HTTP {response.status} from {where}: {response.excerpt(200)}",
+                "try again in a few minutes", retry_after=wait_from_headers(response.headers, self._clock()))
+        return response
+
+    def _auth_error(self, where: str, response: APIResponse) -> TransportAuthError:
+        return TransportAuthError(
+            f"{self.label} refused the API token from ${self.config.token_env} "
+            f"(HTTP {response.status} from {where}): {response.excerpt()}",
+            f"check that {self.config.token_env} holds a valid {self.label} token with permission to "
+            f"send" + (" and that the sender domain is verified" if response.status == 403 else ""))
 
     # -- helpers for providers ------------------------------------------------------------------
 
@@ -385,6 +370,16 @@ class HTTPTransport(Transport):
             f"{response.excerpt()}",
             "the run stops so that nobody is sent twice; check the provider's activity log "
             "before resuming")
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether `host` names this machine (where plain http cannot be read on the way)."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _short(exc: BaseException) -> str:

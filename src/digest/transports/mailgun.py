@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from digest.config import setting
-from digest.errors import ConfigError
+from digest.errors import ConfigError, PermanentTransportError
 from digest.outgoing import OutgoingMessage
 from digest.transports.base import SendResult, Status
 from digest.transports.http import (
@@ -23,9 +23,12 @@ from digest.transports.http import (
     APIResponse,
     HTTPSettings,
     HTTPTransport,
+    ascii_domain,
     display_address,
     message_headers,
+    sender_address,
 )
+from digest.text import header_safe
 
 REGION_URLS = {"us": "https://api.mailgun.net", "eu": "https://api.eu.mailgun.net"}
 TO_LIMIT = 1000  # documented recipients per call in batch form (not reached: one per call)
@@ -45,18 +48,28 @@ class MailgunSettings(HTTPSettings):
 def check_private_to(fields: Sequence[tuple[str, object]]) -> None:
     """Refuse a form with several `to` fields unless recipient-variables names every one of them.
 
-    Without recipient-variables Mailgun sends ONE message addressed to all `to` recipients.
+    Without recipient-variables Mailgun sends ONE message addressed to all `to` recipients. Such a
+    form is a bug in digest, never the reader's fault: it is refused as a DigestError (the run
+    stops with a message, not a traceback) before anything is posted.
     """
     tos = [str(v) for k, v in fields if k == "to"]
     if len(tos) <= 1:
         return
+    hint = "this is a bug in digest, please report it; nothing was sent"
     raw = next((v for k, v in fields if k == "recipient-variables"), None)
-    variables = json.loads(str(raw)) if raw is not None else {}
+    try:
+        variables = json.loads(str(raw)) if raw is not None else {}
+    except ValueError:
+        variables = None
+    if not isinstance(variables, dict):
+        raise PermanentTransportError(
+            f"Mailgun call with {len(tos)} 'to' fields: its recipient-variables is not a JSON object, so "
+            "every recipient would see the whole To list", hint)
     missing = [t for t in tos if _bare(t) not in variables]
     if missing:
-        raise AssertionError(
+        raise PermanentTransportError(
             f"Mailgun call with {len(tos)} 'to' fields lacks recipient-variables for {missing[:3]}: "
-            "every recipient would see the whole To list")
+            "every recipient would see the whole To list", hint)
 
 
 def _bare(addr: str) -> str:
@@ -68,17 +81,18 @@ def build_request(messages: Sequence[OutgoingMessage], cfg: MailgunSettings, tok
     if len(messages) != 1:
         raise ValueError(f"Mailgun calls carry one personalised message each, got {len(messages)}")
     m = messages[0]
+    to = ascii_domain(m.to_email)
     fields: list[tuple[str, str]] = [
-        ("from", m.from_addr),
-        ("to", display_address(m.to_name, m.to_email)),
-        ("subject", m.subject),
+        ("from", sender_address(m.from_addr)),
+        ("to", display_address(m.to_name, to)),
+        ("subject", header_safe(m.subject)),
         ("text", m.text),
         ("html", m.html),
-        ("recipient-variables", json.dumps({m.to_email: {"digest_recipient_id": m.recipient_id}})),
+        ("recipient-variables", json.dumps({to: {"digest_recipient_id": m.recipient_id}})),
         ("v:digest_recipient_id", str(m.recipient_id)),  # echoed in Mailgun's event webhooks
     ]
     if m.reply_to:
-        fields.append(("h:Reply-To", m.reply_to))
+        fields.append(("h:Reply-To", sender_address(m.reply_to)))
     fields.extend((f"h:{k}", v) for k, v in message_headers(m))
     check_private_to(fields)
     return APIRequest(
@@ -94,6 +108,7 @@ class MailgunTransport(HTTPTransport):
     name = "mailgun"
     label = "Mailgun"
     max_batch = 1
+    accepts_eai = True  # Mailgun docs, "Internationalization": SMTPUTF8 addresses in the messages API
     settings_class = MailgunSettings
     request_builder = staticmethod(build_request)
     reset_header = "X-RateLimit-Reset"

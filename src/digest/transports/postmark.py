@@ -20,9 +20,12 @@ from digest.transports.http import (
     APIResponse,
     HTTPSettings,
     HTTPTransport,
+    ascii_domain,
     display_address,
     message_headers,
+    sender_address,
 )
+from digest.text import header_safe
 
 API_URL = "https://api.postmarkapp.com"
 MAX_BATCH = 500  # Postmark's documented limit per /email/batch call
@@ -54,9 +57,9 @@ def build_request(messages: Sequence[OutgoingMessage], cfg: PostmarkSettings, to
     items = []
     for m in messages:
         item = {
-            "From": m.from_addr,
-            "To": display_address(m.to_name, m.to_email),
-            "Subject": m.subject,
+            "From": sender_address(m.from_addr),
+            "To": display_address(m.to_name, ascii_domain(m.to_email)),
+            "Subject": header_safe(m.subject),
             "HtmlBody": m.html,
             "TextBody": m.text,
             "MessageStream": cfg.message_stream,
@@ -64,7 +67,7 @@ def build_request(messages: Sequence[OutgoingMessage], cfg: PostmarkSettings, to
             "Metadata": {"digest_recipient_id": str(m.recipient_id)},
         }
         if m.reply_to:
-            item["ReplyTo"] = m.reply_to
+            item["ReplyTo"] = sender_address(m.reply_to)
         if cfg.tag:
             item["Tag"] = cfg.tag
         if cfg.track_opens is not None:

@@ -24,9 +24,12 @@ from digest.transports.http import (
     APIResponse,
     HTTPSettings,
     HTTPTransport,
+    ascii_domain,
     display_address,
     message_headers,
+    sender_address,
 )
+from digest.text import header_safe
 
 API_URL = "https://api.resend.com"
 MAX_BATCH = 100  # Resend's documented limit per /emails/batch call
@@ -54,14 +57,13 @@ def build_request(messages: Sequence[OutgoingMessage], cfg: ResendSettings, toke
         raise ValueError(f"Resend takes 1–{MAX_BATCH} messages per call, got {len(messages)}")
     items = []
     for m in messages:
-        # Resend rejected display names with these characters (anymail's resend backend worked around it):
-        # such a name is left out rather than refused; other names are formatted like every API's.
-        name = m.to_name if not any(c in m.to_name for c in '"<>,;') else ""
-        to = display_address(name, m.to_email)
-        item = {"from": m.from_addr, "to": [to], "subject": m.subject, "html": m.html, "text": m.text,
-                "headers": dict(message_headers(m))}
+        # Resend takes RFC 5322 names, quoted ones too (it fixed its old bug with punctuation in
+        # names; django-anymail removed its workaround in v13.0).
+        to = display_address(m.to_name, ascii_domain(m.to_email))
+        item = {"from": sender_address(m.from_addr), "to": [to], "subject": header_safe(m.subject),
+                "html": m.html, "text": m.text, "headers": dict(message_headers(m))}
         if m.reply_to:
-            item["reply_to"] = m.reply_to
+            item["reply_to"] = sender_address(m.reply_to)
         items.append(item)
     return APIRequest(
         method="POST", url=f"{cfg.base_url}/emails/batch", messages=tuple(messages),

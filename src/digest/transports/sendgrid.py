@@ -12,7 +12,6 @@ personalizations → 400 for the whole request" impossible by construction.
 
 from __future__ import annotations
 
-import email.utils
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -24,9 +23,11 @@ from digest.transports.http import (
     APIResponse,
     HTTPSettings,
     HTTPTransport,
+    ascii_domain,
     message_headers,
     split_address,
 )
+from digest.text import header_safe
 
 API_URL = "https://api.sendgrid.com"  # EU-pinned accounts: https://api.eu.sendgrid.com
 PERSONALIZATIONS_LIMIT = 1000  # documented per-request limit (not reached: one per call)
@@ -45,13 +46,13 @@ class SendGridSettings(HTTPSettings):
                             "accounts, or a proxy or a local test server.")
 
 
-def _email_object(name: str, addr: str, *, in_personalization: bool = False) -> dict:
-    obj = {"email": addr}
+def _email_object(name: str, addr: str) -> dict:
+    """{"email", "name"} with the domain in ASCII and the name as it is: SendGrid quotes names itself
+    (it fixed the personalization bug, sendgrid-python#291; django-anymail removed its workaround in
+    v13.0), so a name quoted here would reach the reader with visible quotes."""
+    obj = {"email": ascii_domain(addr)}
+    name = header_safe(name)
     if name:
-        if in_personalization and any(c in name for c in ",;"):
-            # SendGrid does not quote such names in personalizations (sendgrid-python#291):
-            # quote them ourselves or the recipient sees a broken To header.
-            name = '"%s"' % email.utils.quote(name)
         obj["name"] = name
     return obj
 
@@ -69,13 +70,13 @@ def build_request(messages: Sequence[OutgoingMessage], cfg: SendGridSettings, to
         content.append({"type": "text/html", "value": m.html})
     body: dict = {
         "personalizations": [{
-            "to": [_email_object(m.to_name, m.to_email, in_personalization=True)],
+            "to": [_email_object(m.to_name, m.to_email)],
             # Echoed in SendGrid's event webhook: lets bounces be matched back to the ledger.
             "custom_args": {"digest_recipient_id": str(m.recipient_id),
                             "digest_message_id": m.message_id},
         }],
         "from": _email_object(from_name, from_email),
-        "subject": m.subject,
+        "subject": header_safe(m.subject),
         "content": content,
     }
     if m.reply_to:
