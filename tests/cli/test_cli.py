@@ -69,7 +69,7 @@ def test_build_error_is_one_short_paragraph(project, capsys):
     assert exit_info.value.code == 1
     err = capsys.readouterr().err
     assert err.startswith("Error: ")
-    assert "unknown field 'sections[6].titl'. Did you mean 'title'?" in err
+    assert "section 7: unknown field 'titl'. Did you mean 'title'?" in err
     assert "Traceback" not in err
 
 

@@ -56,13 +56,13 @@ def test_missing_required_field(project):
 
 def test_section_without_title(project):
     path = write(project, GOOD.replace("  - title: Two\n    body: Body two.", "  - body: Body two."))
-    assert f"{path}:8: section 2 has no title ('sections[1].title')" in error_of(path)
+    assert f"{path}:8: section 2 has no title." in error_of(path)
 
 
 def test_image_without_alt(project):
     path = write(project, GOOD.replace("      alt: A picture\n", ""))
     msg = error_of(path)
-    assert f"{path}:11: image 'https://example.org/a.png' has no alt text ('sections[1].image.alt')" in msg
+    assert f"{path}:11: section 2 ('Two'): image 'https://example.org/a.png' has no alt text ('image.alt')" in msg
 
 
 def test_unknown_key_gets_did_you_mean(project):
@@ -72,7 +72,7 @@ def test_unknown_key_gets_did_you_mean(project):
 
 def test_unknown_section_key(project):
     path = write(project, GOOD.replace("    body: Body one.", "    bdy: Body one."))
-    assert f"{path}:7: unknown field 'sections[0].bdy'. Did you mean 'body'?" in error_of(path)
+    assert f"{path}:7: section 1 ('One'): unknown field 'bdy'. Did you mean 'body'?" in error_of(path)
 
 
 def test_bad_date_and_naive_send_at(project):

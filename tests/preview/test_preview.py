@@ -125,7 +125,7 @@ def test_a_broken_issue_is_listed_with_its_file_and_line(project, settings):
     broken, good = listing["issues"]
     assert broken["slug"] == "2024-02-draft" and broken["title"] is None
     assert broken["error"]["file"] == "issues/2024-02-draft.yaml" and broken["error"]["line"] == 6
-    assert "unknown field 'sections[0].bodyy'" in broken["error"]["message"]
+    assert "section 1 ('One'): unknown field 'bodyy'" in broken["error"]["message"]
     assert good["slug"] == EXAMPLE_ISSUE and good["title"] == "Learning & Innovation Highlights 2023"
 
 
