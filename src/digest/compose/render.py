@@ -195,16 +195,26 @@ def compile_mjml(mjml_source: str, settings: "Settings", template: str) -> str:
                           "check that every <mj-…> element is closed and nested as MJML expects")
 
 
+def _fetch_nothing(url: str) -> None:
+    """cssutils' fetcher for @import while inlining: nothing is read, neither http(s):// nor file://."""
+    return None  # "could not fetch": the @import stays in <style> for the mail client, unresolved here
+
+
 def inline_css(html: str) -> str:
     """Inline <style> rules into style attributes with premailer; keep media queries and comments."""
     import cssutils
     import premailer
 
+    class Offline(premailer.Premailer):
+        # premailer's allow_network covers <link> only; cssutils follows @import with its own fetcher.
+        def _parse_css_string(self, css_body, validate=True):
+            return cssutils.CSSParser(fetcher=_fetch_nothing, validate=validate).parseString(css_body)
+
     # cssutils logs ~20 warnings per call about properties it does not know (mso-*, -webkit-*).
     cssutils.log.setLevel(logging.CRITICAL)
     logging.getLogger("premailer").setLevel(logging.CRITICAL)
     try:
-        return premailer.Premailer(
+        return Offline(
             html,
             keep_style_tags=True,       # media queries, dark mode, Thunderbird rules stay in <head>
             strip_important=False,      # !important must survive (dark-mode overrides need it)
