@@ -154,8 +154,8 @@ def test_every_reader_gets_the_issue_from_a_misbehaving_server(project, capsys, 
         assert not left, f"still {left} to send after {len(codes)} runs (exit codes {codes})"
 
     assert sum(server.faults.values()) >= 10, server.faults  # the server really misbehaved
-    if storm:  # 25 failures in a row paused the first run (exit 4); running it again went on
-        assert codes[0] == 4 and len(codes) >= 2, codes
+    if storm:  # 40 deferrals in a row that the run retries (and the retries pass) do not pause it
+        assert codes[0] != 4 and server.faults["storm"] == 40, codes
     good = [a for a in addresses if a not in UNKNOWN]
     assert {a for a in good if server.delivered[a] == 0} == set()         # nobody lost
     # A copy too many only for each acceptance the client never heard of (SMTP cannot tell): never more.

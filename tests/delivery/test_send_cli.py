@@ -159,7 +159,7 @@ def test_550_fails_only_that_recipient_and_suppresses_it(sendproject, capsys):
     code, out, _ = run(capsys, "suppress", "list")
     assert "reader007@example.net" in out and "bounce" in out
     # A retry leaves a permanent failure alone.
-    code, out, err = run(capsys, "retry", EXAMPLE_ISSUE)
+    code, out, err = run(capsys, "retry", EXAMPLE_ISSUE, "--yes")
     assert "reader007@example.net" not in delivered(server)
 
 
@@ -180,7 +180,7 @@ def test_deferred_beyond_retries_then_digest_retry(sendproject, capsys, monkeypa
     assert "reader003@example.net" not in delivered(server)
     code, out, _ = run(capsys, "status", EXAMPLE_ISSUE)
     assert "deferred" in out and "452 4.2.2 Mailbox full" in out and "digest retry" in out
-    code, out, err = run(capsys, "retry", EXAMPLE_ISSUE)
+    code, out, err = run(capsys, "retry", EXAMPLE_ISSUE, "--yes")
     assert code == 0, out + err
     assert delivered(server) == collections.Counter({a: 1 for a in addresses})
 
@@ -322,7 +322,7 @@ def test_retry_sends_only_deferred_and_retryable_not_the_untouched_rest(sendproj
     server.script.on("RCPT", "reader002@example.net", "451 4.7.1 Greylisted")
     code, out, err = run(capsys, "send", EXAMPLE_ISSUE, "--yes", "--limit", "10")
     assert code == 3 and len(server.deliveries) == 9
-    code, out, err = run(capsys, "retry", EXAMPLE_ISSUE)
+    code, out, err = run(capsys, "retry", EXAMPLE_ISSUE, "--yes")
     assert code == 0, out + err
     assert "1 to send" in out
     assert len(server.deliveries) == 10 and delivered(server)["reader002@example.net"] == 1
@@ -340,7 +340,7 @@ def test_a_refused_sender_is_not_the_readers_fault_and_retry_sends_again(sendpro
     assert "553 5.7.1 Sender address not allowed (at MAIL FROM" in out
     code, out, _ = run(capsys, "suppress", "list")
     assert code == 0 and addresses[0] not in out
-    code, out, err = run(capsys, "retry", EXAMPLE_ISSUE)
+    code, out, err = run(capsys, "retry", EXAMPLE_ISSUE, "--yes")
     assert code == 0, out + err
     assert "1 to send" in out
     assert delivered(server) == collections.Counter({a: 1 for a in addresses})
@@ -394,3 +394,32 @@ def test_a_resume_with_nothing_left_keeps_the_finish_time(sendproject, capsys):
     code, out, err = run(capsys, "send", EXAMPLE_ISSUE, "--yes")
     assert code == 0 and "nothing left to send" in out, out + err
     assert finished_at() == first
+
+
+def test_retry_without_yes_is_a_dry_run_like_send(sendproject, capsys, monkeypatch):
+    project, server, addresses = sendproject
+    monkeypatch.setenv("DIGEST_SEND_RETRIES", "0")
+    server.script.on("RCPT", "reader002@example.net", "451 4.7.1 Greylisted")
+    code, out, err = run(capsys, "send", EXAMPLE_ISSUE, "--yes")
+    assert code == 3 and len(server.deliveries) == 29
+    code, out, err = run(capsys, "retry", EXAMPLE_ISSUE)
+    assert code == 0, out + err
+    assert f"Dry run for retrying '{EXAMPLE_ISSUE}' — nothing is sent." in out
+    assert "would send   1" in out and "reader002@example.net" in out and "451 4.7.1 Greylisted" in out
+    assert "Dry run: nothing was sent. Add --yes to send." in out
+    assert len(server.deliveries) == 29
+    code, out, err = run(capsys, "retry", EXAMPLE_ISSUE, "--yes")
+    assert code == 0, out + err
+    assert delivered(server) == collections.Counter({a: 1 for a in addresses})
+
+
+def test_a_greylisting_server_is_sent_to_in_one_run(sendproject, capsys, monkeypatch):
+    project, server, addresses = sendproject
+    monkeypatch.setenv("DIGEST_SEND_BATCH_SIZE", "30")  # more deferrals in one batch than max_consecutive_failures
+    addresses = write_list(project / "list.csv", 90)
+    for address in addresses:  # every first attempt is deferred; the retry is accepted
+        server.script.on("RCPT", address, "451 4.7.1 Greylisted, try again later")
+    code, out, err = run(capsys, "send", EXAMPLE_ISSUE, "--yes")
+    assert code == 0, out + err
+    assert "Stopped" not in err and "sent        90" in out
+    assert delivered(server) == collections.Counter({a: 1 for a in addresses})

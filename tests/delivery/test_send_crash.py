@@ -121,6 +121,55 @@ def test_a_second_send_of_the_same_issue_refuses_at_once(crashproject):
     assert server.recipients() == collections.Counter({a: 1 for a in addresses})
 
 
+def test_sigterm_stops_a_send_like_ctrl_c(crashproject):
+    project, server, addresses, env = crashproject
+    proc = digest(project, env, "send", EXAMPLE_ISSUE, "--yes", "--rate", "150", "--connections", "2")
+    try:
+        wait_for(lambda: len(server.deliveries) >= 50 or proc.poll() is not None)
+        assert proc.poll() is None, "the send ended before it could be stopped"
+        proc.send_signal(signal.SIGTERM)  # what timeout, docker stop and systemd send
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 4, out + err
+    assert "interrupted (SIGTERM)" in err and "Summary" in out
+    assert rows_in(project, "sending") == set()              # nobody left in doubt
+    assert set(server.recipients()) == rows_in(project, "sent")
+    proc = digest(project, env, "send", EXAMPLE_ISSUE, "--yes")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out + err
+    assert "in flight" not in out
+    assert server.recipients() == collections.Counter({a: 1 for a in addresses})
+
+
+def test_sigterm_stops_a_retry_like_ctrl_c(crashproject):
+    project, server, addresses, env = crashproject
+    for address in addresses[:100]:
+        server.script.on("RCPT", address, "451 4.3.0 try again later", always=True)
+    first = dict(env, DIGEST_SEND_RETRIES="0", DIGEST_SEND_MAX_CONSECUTIVE_FAILURES="0")
+    out, err = digest(project, first, "send", EXAMPLE_ISSUE, "--yes").communicate(timeout=120)
+    assert len(rows_in(project, "deferred")) == 100, out + err
+    server.script.always.clear()
+    proc = digest(project, env, "retry", EXAMPLE_ISSUE, "--yes", "--rate", "100")
+    try:
+        wait_for(lambda: len(server.deliveries) >= 220 or proc.poll() is not None)
+        assert proc.poll() is None, "the retry ended before it could be stopped"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 4, out + err
+    assert "interrupted (SIGTERM)" in err
+    assert rows_in(project, "sending") == set()
+    assert set(server.recipients()) == rows_in(project, "sent")
+    out, err = digest(project, env, "retry", EXAMPLE_ISSUE, "--yes").communicate(timeout=120)
+    assert server.recipients() == collections.Counter({a: 1 for a in addresses}), out + err
+
+
 def _mount(*args: str) -> bool:
     return subprocess.run(["mount", *args], capture_output=True).returncode == 0
 
@@ -250,6 +299,40 @@ def test_disk_full_in_the_middle_of_a_send_then_resume(crashproject, mounts):
     received = server.recipients()
     assert set(received) == set(addresses)
     assert {a for a, n in received.items() if n > 1} <= in_doubt
+
+
+def test_disk_full_with_4_connections_sends_at_most_one_unrecorded_batch_per_connection(crashproject, mounts):
+    project, server, addresses, env = crashproject
+    addresses = write_list(project / "list.csv", 1500)
+    state = project / ".digest"
+    state.mkdir()
+    if not _mount("-t", "tmpfs", "-o", "size=8m", f"digest-test-{uuid.uuid4().hex[:8]}", str(state)):
+        pytest.skip("cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)")
+    mounts.append(state)
+    proc = digest(project, env, "send", EXAMPLE_ISSUE, "--yes", "--connections", "4")
+    wait_for(lambda: len(server.deliveries) >= 300 or proc.poll() is not None)
+    filler = open(state / "filler", "wb", buffering=0)
+    try:  # the disk fills up while four connections send
+        while True:
+            filler.write(b"\0" * 4096)
+    except OSError:
+        pass
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, out + err
+    assert "disk is full" in err
+    filler.close()
+    os.unlink(state / "filler")
+    sent, in_doubt = rows_in(project, "sent"), rows_in(project, "sending")
+    received = set(server.recipients())
+    assert received <= sent | in_doubt
+    # What went out without its result recorded: only what was on the wire, one batch per connection.
+    assert len(received - sent) <= 4 * 10, len(received - sent)
+    proc = digest(project, env, "send", EXAMPLE_ISSUE, "--yes")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out + err
+    received = server.recipients()
+    assert set(received) == set(addresses)
+    assert len({a for a, n in received.items() if n > 1}) <= 4 * 10
 
 
 def _children(pid: int) -> set[int]:

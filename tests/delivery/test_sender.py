@@ -167,6 +167,21 @@ def test_consecutive_failures_stop_the_run_resumably(tmp_path):
     assert counts["pending"] == 100 - counts["failed"] and counts["sending"] == 0
 
 
+def test_deferrals_being_retried_do_not_pause_the_run(tmp_path):
+    ledger, send = setup_send(tmp_path, 100)
+    t = ScriptedTransport({f"u{i}@example.org": [Status.DEFERRED] for i in range(1, 101)})  # greylisting
+    stats = run(ledger, send, [t], max_consecutive_failures=25)
+    assert stats.stopped is None and stats.sent == 100 and stats.retried == 100
+
+
+def test_deferrals_whose_retries_are_used_up_pause_the_run(tmp_path):
+    ledger, send = setup_send(tmp_path, 100)
+    t = ScriptedTransport({f"u{i}@example.org": [Status.DEFERRED] * 5 for i in range(1, 101)})
+    stats = run(ledger, send, [t], max_consecutive_failures=25, retries=2)
+    assert stats.stopped and "25 failures in a row" in stats.stopped
+    assert stats.sent == 0 and ledger.counts(send.id)["sending"] == 0
+
+
 def test_transient_batch_error_defers_and_retries_the_batch(tmp_path):
     ledger, send = setup_send(tmp_path, 10)
     t = ScriptedTransport(raise_on={1: TransientTransportError("127.0.0.1:25: connection lost")})
