@@ -215,10 +215,18 @@ def test_header_injection_adds_no_header(case):
 
 
 def test_encoded_word_look_alikes_decode_as_the_literal_text():
-    name = "=?utf-8?q?a=0D=0ABcc:_x@y?="
+    name = "=?utf-8?q?Caf=C3=A9_x@y?="
     m = parse(fast(make(to_name=name, subject="Re: " + name)))
     assert m["To"].addresses[0].display_name == name
     assert str(m["Subject"]) == "Re: " + name
+
+
+def test_an_encoded_word_that_decodes_to_a_line_break_is_spelled_out_without_it():
+    # The one header sanitiser (digest.text.header_safe), as for every API transport.
+    name = "=?utf-8?q?a=0D=0ABcc:_x@y?="
+    m = parse(fast(make(to_name=name, subject="Re: " + name)))
+    assert m["To"].addresses[0].display_name == "aBcc: x@y"
+    assert str(m["Subject"]) == "Re: aBcc: x@y"
 
 
 def test_crlf_removed_from_values_not_replaced():

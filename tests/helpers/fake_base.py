@@ -4,10 +4,12 @@ scripted whole-request replies, counters of what was posted and accepted."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from email.headerregistry import HeaderRegistry
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -49,6 +51,21 @@ class Call:
     recipients: list[str]
     port: int                    # client's source port: the same port means a reused connection
     status: int = 0
+    raw: bytes = b""             # the request body as it arrived, byte for byte
+
+
+@dataclass
+class Delivered:
+    """One message as its reader would get it from the provider: the header fields a mail client
+    shows (names decoded) and the bodies, after the provider's own changes (e.g. Postmark's
+    unsubscribe footer)."""
+
+    to: list[tuple[str, str]]    # (display name, address) as a mail client reads the To field
+    sender: str
+    subject: str
+    headers: dict
+    html: str = ""
+    text: str = ""
 
 
 class FakeProvider:
@@ -62,6 +79,9 @@ class FakeProvider:
         self.posted: Counter[str] = Counter()
         self.accepted: Counter[str] = Counter()
         self.rejections: dict[str, str] = {}
+        self.delivered: list[Delivered] = []  # what readers got, in order
+        self.injections: list[str] = []       # address fields that would have reached other people
+        self.api_calls: list[Call] = []       # management calls (not sends): never scripted
         self.script: deque[Scripted] = deque()
         self.lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -146,14 +166,29 @@ class FakeProvider:
             self._ids += 1
             return self._ids
 
+    def is_send(self, method: str, path: str) -> bool:
+        """Whether a request is a send (scripted, counted in `calls`) or a management call."""
+        return True
+
+    def done(self, call: Call) -> None:
+        """Hook: the answer to `call` has been written (or the connection dropped)."""
+
     def _serve(self, h: BaseHTTPRequestHandler) -> None:
         length = int(h.headers.get("Content-Length") or 0)
         body = h.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in h.headers.items()}
-        call = Call(h.command, h.path, headers, None, [], h.client_address[1])
+        call = Call(h.command, h.path, headers, None, [], h.client_address[1], raw=body)
+        send = self.is_send(h.command, h.path.split("?")[0])
         with self.lock:
-            scripted = self.script.popleft() if self.script else None
-            self.calls.append(call)
+            scripted = self.script.popleft() if self.script and send else None
+            (self.calls if send else self.api_calls).append(call)
+        try:
+            self._answer(h, call, headers, body, scripted)
+        finally:
+            self.done(call)
+
+    def _answer(self, h: BaseHTTPRequestHandler, call: Call, headers: dict, body: bytes,
+                scripted: Scripted | None) -> None:
         if scripted and scripted.drop:
             call.payload, call.recipients = self.peek(headers, body)
             with self.lock:
@@ -198,6 +233,23 @@ class FakeProvider:
         with self.lock:
             self.accepted[address.lower()] += 1
 
+    def deliver(self, to_field: str, sender: str, subject: str, headers: dict | None = None,
+                html: str = "", text: str = "", *, to: list[tuple[str, str]] | None = None) -> None:
+        """Record a message as its reader gets it; count each recipient as accepted.
+
+        `to` is given for providers that take structured addresses; otherwise `to_field` is read
+        as a mail client reads a To field. A field naming anybody but the one intended reader, or a
+        name that decodes to a line break, is recorded in `injections`.
+        """
+        parsed = to if to is not None else mailboxes(to_field)
+        if parsed is None or len(parsed) != 1 or any(has_control(n) for n, _ in parsed):
+            with self.lock:
+                self.injections.append(to_field)
+        for _, addr in parsed or []:
+            self.accept(addr)
+        with self.lock:
+            self.delivered.append(Delivered(parsed or [], sender, subject, dict(headers or {}), html, text))
+
     def kind(self, address: str) -> str | None:
         return self.rejections.get(address.lower())
 
@@ -212,3 +264,23 @@ def bare(addr: str) -> str:
 def looks_like_address(addr: str) -> bool:
     local, _, domain = addr.rpartition("@")
     return bool(local) and "." in domain and " " not in addr
+
+
+_REGISTRY = HeaderRegistry()
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def has_control(text: str) -> bool:
+    """Whether `text` holds a control character or a line/paragraph separator."""
+    return bool(_CONTROL.search(text))
+
+
+def mailboxes(value: str) -> list[tuple[str, str]] | None:
+    """(display name, address) pairs of an RFC 5322 address list as a mail client reads it:
+    quoted names unquoted, encoded-words decoded. None when a decoded name holds CR or LF (what a
+    header injection through a display name looks like to the reader's software)."""
+    try:
+        field = _REGISTRY("to", value)
+    except ValueError:  # the parser refuses names that decode to CR/LF
+        return None
+    return [(a.display_name, a.addr_spec) for a in field.addresses]

@@ -1,4 +1,18 @@
-"""Local stand-in for Mailgun's messages API (see fake_providers for how the stand-ins are used)."""
+"""Local stand-in for Mailgun's messages API (see fake_providers for how the stand-ins are used).
+
+What it does as Mailgun does, with where Mailgun says so:
+
+* POST /v3/<domain>/messages, a form, HTTP basic auth ``api:<key>``; a bad key is answered 403
+  "Forbidden" (Mailgun docs, "API Response Codes": "403 — Auth error or access denied"); 400 with a
+  JSON ``message`` for a bad request, e.g. "'to' parameter is not a valid address".
+* Several ``to`` fields without ``recipient-variables`` make ONE message that every recipient sees
+  (Mailgun docs, "Batch Sending"); the stand-in counts such calls in ``shared_to_calls``.
+* Internationalised addresses are taken: "Mailgun's Messages API supports sending to addresses that
+  use internationalized domain names", and non-ASCII local parts through SMTPUTF8 (Mailgun docs,
+  "Internationalization"). django-anymail notes that Mailgun then writes header fields some mail
+  apps show garbled (docs, Mailgun "Limitations and quirks").
+* Suppressed addresses are accepted and dropped later (they reach you through webhooks).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +23,7 @@ import json
 import time
 from urllib.parse import parse_qsl
 
-from tests.helpers.fake_base import Call, FakeProvider, Reply, bare, looks_like_address
+from tests.helpers.fake_base import Call, FakeProvider, Reply, bare, looks_like_address, mailboxes
 
 # ------------------------------------------------------------------------------------------------
 # Mailgun: POST /v3/<domain>/messages, basic auth api:<key>, form fields, ≤ 1000 `to`.
@@ -25,7 +39,7 @@ class FakeMailgun(FakeProvider):
         self.shared_to_calls: list[Call] = []  # calls where recipients would see each other
 
     def error_body(self, status):
-        if status == 401:
+        if status in (401, 403):
             return "Forbidden"
         return {"message": {429: "Too many requests", 500: "Internal Server Error"}.get(status, "error")}
 
@@ -56,7 +70,7 @@ class FakeMailgun(FakeProvider):
             return Reply(404, {"message": "Domain not found"})
         expected = "Basic " + base64.b64encode(f"api:{self.token}".encode()).decode()
         if headers.get("authorization") != expected:
-            return Reply(401, "Forbidden")
+            return Reply(403, "Forbidden")
         try:
             fields = self.parse_form(headers, body)
         except ValueError as exc:
@@ -66,7 +80,7 @@ class FakeMailgun(FakeProvider):
         for k, v in fields:
             form.setdefault(k, []).append(v)
         tos = form.get("to", [])
-        call.recipients = [bare(t) for t in tos]
+        call.recipients = [addr for t in tos for _, addr in (mailboxes(t) or [("", bare(t))])]
         for required in ("from", "to"):
             if not form.get(required):
                 return Reply(400, {"message": f"'{required}' parameter is missing"})
@@ -86,7 +100,9 @@ class FakeMailgun(FakeProvider):
         for addr in call.recipients:
             if self.kind(addr) == "invalid" or not looks_like_address(addr):
                 return Reply(400, {"message": "'to' parameter is not a valid address. please check documentation"})
-        for addr in call.recipients:
-            self.accept(addr)  # suppressed addresses are accepted and dropped later by Mailgun
+        headers_out = {k[2:]: v for k, v in fields if k.startswith("h:")}
+        for t in tos:  # suppressed addresses are accepted and dropped later by Mailgun
+            self.deliver(t, form["from"][0], (form.get("subject") or [""])[0], headers_out,
+                         (form.get("html") or [""])[0], (form.get("text") or [""])[0])
         return Reply(200, {"id": f"<{time.strftime('%Y%m%d%H%M%S')}.{self.next_id()}@{self.domain}>",
                            "message": "Queued. Thank you."})

@@ -1,10 +1,29 @@
-"""Local stand-in for SendGrid's v3 Mail Send API (see fake_providers for how the stand-ins are used)."""
+"""Local stand-in for SendGrid's v3 Mail Send API (see fake_providers for how the stand-ins are used).
+
+What it does as SendGrid does, with where that is said:
+
+* POST /v3/mail/send, Bearer key, 202 Accepted with X-Message-Id; up to 1,000 personalizations and
+  1,000 recipients per request; an address twice in one request fails the whole request (SendGrid
+  v3 Mail Send reference, "Limitations").
+* Display names go in the ``name`` field of an email object and SendGrid quotes them itself when it
+  writes the header: a name that is already quoted reaches the reader with visible quotes. SendGrid
+  fixed its old bug with commas in personalization names (django-anymail changelog v13.0: "Remove
+  Anymail's workaround for an earlier SendGrid API bug with punctuation in address display names.
+  SendGrid has fixed the bug"; the bug itself: sendgrid-python#291).
+* A 400 naming ``personalizations.0.to.0.email`` is not always about the address: SendGrid has
+  answered "Does not contain a valid address." for that field when the reader's *name* was the
+  problem (Gig-o-Matic/GO3#549). Its errors carry ``message`` and ``field``.
+* NOT CONFIRMED from SendGrid's documentation: whether the API takes a non-ASCII local part or an
+  unconverted IDN domain. The stand-in refuses both as "Does not contain a valid address.".
+* Suppressed addresses are accepted and dropped later (they reach you through the event webhook).
+"""
 
 from __future__ import annotations
 
 import base64
 import json
 import uuid
+from email.headerregistry import Address
 
 from tests.helpers.fake_base import FakeProvider, Reply, bare, looks_like_address
 
@@ -26,6 +45,21 @@ class FakeSendGrid(FakeProvider):
     @staticmethod
     def _error(message, field_name=None):
         return Reply(400, {"errors": [{"message": message, "field": field_name, "help": None}]})
+
+    @staticmethod
+    def written(obj: dict) -> str:
+        """The address as SendGrid writes it in the header: it quotes the name itself."""
+        try:
+            return str(Address(display_name=str(obj.get("name") or ""), addr_spec=str(obj.get("email", ""))))
+        except ValueError:  # a name with CR/LF: no header can be written from it
+            return f"{obj.get('name')} <{obj.get('email')}>"
+
+    def _deliver(self, data: dict, p: dict) -> None:
+        content = {c.get("type"): str(c.get("value", "")) for c in data.get("content", [])}
+        for t in p["to"]:
+            self.deliver(self.written(t), self.written(data.get("from") or {}),
+                         str(p.get("subject") or data.get("subject")), data.get("headers") or {},
+                         content.get("text/html", ""), content.get("text/plain", ""))
 
     def peek(self, headers, body):
         try:
@@ -67,7 +101,7 @@ class FakeSendGrid(FakeProvider):
                                        "between to, cc, and bcc. We found the first duplicate instance of "
                                        f"[{addr}] in the personalizations.{pi}.to field.", f"personalizations.{pi}")
                 seen.add(addr)
-                if self.kind(addr) == "invalid" or not looks_like_address(addr):
+                if self.kind(addr) == "invalid" or not looks_like_address(addr) or not addr.isascii():
                     return self._error("Does not contain a valid address.", f"personalizations.{pi}.to.{ti}.email")
             for k, v in (p.get("custom_args") or {}).items():
                 if not isinstance(v, str):
@@ -89,6 +123,6 @@ class FakeSendGrid(FakeProvider):
                 return self._error(f"The header {k} is reserved and cannot be set.", "headers")
             if not isinstance(v, str):
                 return self._error("Invalid type. Expected: string, given: other.", f"headers.{k}")
-        for addr in call.recipients:
-            self.accept(addr)  # suppressed ("inactive") addresses are accepted and dropped later
+        for p in ps:  # suppressed ("inactive") addresses are accepted and dropped later
+            self._deliver(data, p)
         return Reply(202, b"", {"X-Message-Id": base64.urlsafe_b64encode(uuid.uuid4().bytes)[:22].decode()})

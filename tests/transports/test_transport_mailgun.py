@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from digest.errors import ConfigError
+from digest.errors import ConfigError, DigestError, PermanentTransportError
 from digest.transports.base import Status
 from digest.transports.mailgun import MailgunSettings, MailgunTransport, build_request, check_private_to
 
@@ -43,13 +43,16 @@ def test_build_request_shape():
     assert rv == {"reader1@example.org": {"digest_recipient_id": 1}}
 
 
-def test_private_to_guard():
+def test_private_to_guard_is_a_digest_error_not_a_traceback():
     check_private_to([("to", "a@example.org")])  # one recipient: nothing to hide
-    with pytest.raises(AssertionError, match="every recipient would see the whole To list"):
+    with pytest.raises(PermanentTransportError, match="every recipient would see the whole To list") as info:
         check_private_to([("to", "a@example.org"), ("to", "b@example.org")])
-    with pytest.raises(AssertionError, match="b@example.org"):
+    assert isinstance(info.value, DigestError) and "nothing was sent" in info.value.hint
+    with pytest.raises(PermanentTransportError, match="b@example.org"):
         check_private_to([("to", "a@example.org"), ("to", "B <b@example.org>"),
                           ("recipient-variables", json.dumps({"a@example.org": {}}))])
+    with pytest.raises(PermanentTransportError, match="recipient-variables is not a JSON object"):
+        check_private_to([("to", "a@example.org"), ("to", "b@example.org"), ("recipient-variables", "{oops")])
     check_private_to([("to", "a@example.org"), ("to", "B <b@example.org>"),
                       ("recipient-variables", json.dumps({"a@example.org": {}, "b@example.org": {}}))])
 
@@ -90,8 +93,18 @@ def test_bad_mailgun_settings(tmp_path):
         MailgunTransport(settings_for(tmp_path, "mailgun", None))
 
 
-def test_401_forbidden_plain_text_is_auth_error(tmp_path, fake, monkeypatch):
+def test_403_forbidden_plain_text_is_auth_error(tmp_path, fake, monkeypatch):
     from digest.errors import TransportAuthError
     monkeypatch.setenv("MAILGUN_API_KEY", "key-wrong")
-    with transport(tmp_path, fake) as t, pytest.raises(TransportAuthError, match=r"\$MAILGUN_API_KEY.*HTTP 401.*Forbidden"):
+    with transport(tmp_path, fake) as t, pytest.raises(TransportAuthError, match=r"\$MAILGUN_API_KEY.*HTTP 403.*Forbidden"):
         t.send_batch(outgoing(1))
+
+
+def test_names_with_punctuation_are_quoted(tmp_path, fake):
+    import dataclasses
+    (msg,) = outgoing(1)
+    with transport(tmp_path, fake) as t:
+        (result,) = t.send_batch([dataclasses.replace(msg, to_name="Doe, Jane")])
+    assert result.status is Status.SENT
+    assert b'name="to"\r\n\r\n"Doe, Jane" <reader1@example.org>\r\n' in fake.calls[0].raw  # the exact bytes
+    assert fake.delivered[0].to == [("Doe, Jane", "reader1@example.org")]

@@ -132,3 +132,13 @@ def test_answer_not_matching_the_batch_stops_rather_than_guesses(tmp_path, fake)
         t.read_results(req, _answer([{"ErrorCode": 0, "Message": "OK", "MessageID": "m1"}]))
     with pytest.raises(PermanentTransportError, match="not JSON"):
         t.read_results(req, APIResponse(200, {}, "<html>proxy error</html>"))
+
+
+def test_names_with_punctuation_are_quoted(tmp_path, fake):
+    import dataclasses
+    (msg,) = outgoing(1)
+    with transport(tmp_path, fake) as t:
+        (result,) = t.send_batch([dataclasses.replace(msg, to_name="Doe, Jane")])
+    assert result.status is Status.SENT
+    assert b'"To": "\\"Doe, Jane\\" <reader1@example.org>"' in fake.calls[0].raw  # the exact bytes
+    assert fake.delivered[0].to == [("Doe, Jane", "reader1@example.org")]

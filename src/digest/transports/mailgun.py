@@ -17,6 +17,7 @@ from typing import Sequence
 from digest.config import setting
 from digest.errors import ConfigError, PermanentTransportError
 from digest.outgoing import OutgoingMessage
+from digest.text import header_safe
 from digest.transports.base import SendResult, Status
 from digest.transports.http import (
     APIRequest,
@@ -28,7 +29,6 @@ from digest.transports.http import (
     message_headers,
     sender_address,
 )
-from digest.text import header_safe
 
 REGION_URLS = {"us": "https://api.mailgun.net", "eu": "https://api.eu.mailgun.net"}
 TO_LIMIT = 1000  # documented recipients per call in batch form (not reached: one per call)

@@ -14,6 +14,7 @@ from typing import Sequence
 from digest.config import setting
 from digest.errors import PermanentTransportError, TransportAuthError
 from digest.outgoing import OutgoingMessage
+from digest.text import header_safe
 from digest.transports.base import SendResult, Status
 from digest.transports.http import (
     APIRequest,
@@ -25,7 +26,6 @@ from digest.transports.http import (
     message_headers,
     sender_address,
 )
-from digest.text import header_safe
 
 API_URL = "https://api.postmarkapp.com"
 MAX_BATCH = 500  # Postmark's documented limit per /email/batch call

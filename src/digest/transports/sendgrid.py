@@ -17,6 +17,7 @@ from typing import Sequence
 
 from digest.config import setting
 from digest.outgoing import OutgoingMessage
+from digest.text import header_safe
 from digest.transports.base import SendResult, Status
 from digest.transports.http import (
     APIRequest,
@@ -27,7 +28,6 @@ from digest.transports.http import (
     message_headers,
     split_address,
 )
-from digest.text import header_safe
 
 API_URL = "https://api.sendgrid.com"  # EU-pinned accounts: https://api.eu.sendgrid.com
 PERSONALIZATIONS_LIMIT = 1000  # documented per-request limit (not reached: one per call)
