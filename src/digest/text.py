@@ -58,3 +58,24 @@ def _defuse_encoded_word(match: re.Match) -> str:
 def field_key(name: str) -> str:
     """A column or merge-field name as digest matches it: 'First Name', 'first-name' → 'first_name'."""
     return _KEY_SPACING.sub("_", name.strip().lower()).strip("_")
+
+
+# What a terminal would obey rather than show: C0 controls (ESC starts colour, title and clipboard
+# sequences; CR overwrites the line), DEL, C1 (0x9b is an 8-bit CSI) and the bidirectional overrides
+# and isolates that reorder what is shown. TAB stays.
+_TERMINAL_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_TERMINAL_UNSAFE_KEEP_LF = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str, *, multiline: bool = False) -> str:
+    """Text from data (a list, a provider, an argument) as a terminal shows it: every control character
+    written out as an escape ('\\x1b', '\\u202e'), never obeyed; line breaks too unless `multiline`."""
+    if text.isprintable():
+        return text  # the common case, checked at C speed
+    pattern = _TERMINAL_UNSAFE_KEEP_LF if multiline else _TERMINAL_UNSAFE
+    return pattern.sub(_escape_control, text)
+
+
+def _escape_control(match: re.Match) -> str:
+    code = ord(match.group(0))
+    return {0x0A: "\\n", 0x0D: "\\r"}.get(code) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")

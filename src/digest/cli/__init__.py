@@ -21,6 +21,7 @@ from digest.cli.subscribers import subscribers
 from digest.cli.suppress import suppress, unsubscribe
 from digest.errors import DigestError
 
+from digest.text import terminal_safe
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="digest")
@@ -56,9 +57,10 @@ def main(argv: list[str] | None = None) -> None:
     except DigestError as exc:
         if debug:
             raise
-        click.secho(f"Error: {exc.message}", fg="red", err=True)
+        # Messages quote data (a list's cells, a provider's reply, a name typed): shown, never obeyed.
+        click.secho(f"Error: {terminal_safe(exc.message, multiline=True)}", fg="red", err=True)
         if exc.hint:
-            click.echo(f"  → {exc.hint}", err=True)
+            click.echo(f"  → {terminal_safe(exc.hint, multiline=True)}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)

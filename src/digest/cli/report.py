@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from digest.cli.app import display
+from digest.text import terminal_safe
 
 if TYPE_CHECKING:  # pragma: no cover
     from digest.delivery.dryrun import DryRun, RetryDryRun
@@ -59,9 +60,9 @@ def print_summary(report: "RunReport") -> None:
     click.echo(f"  duration    {stats.duration:.1f} s ({rate:,.0f} messages/s)")
     left = report.counts["pending"] + report.counts["sending"] + report.counts["deferred"]
     if stats.stopped:
-        click.secho(f"Stopped: {stats.stopped}", fg="red", err=True)
+        click.secho(f"Stopped: {terminal_safe(stats.stopped)}", fg="red", err=True)
     for line in stats.last_errors[-3:]:
-        click.echo(f"  last error: {line}", err=True)
+        click.echo(f"  last error: {terminal_safe(line)}", err=True)  # a provider's words
     if left or stats.failed:
         click.echo(f"{left:,} still to send · details: digest status {report.send.slug}"
                    + (f" · then: digest retry {report.send.slug}" if report.counts["deferred"] or report.counts["failed"]
@@ -74,8 +75,8 @@ def print_dry_run(p: "DryRun") -> None:
     import email.policy
 
     click.echo(f"Dry run for '{p.slug}' — nothing is sent.")
-    click.echo(f"  subject      {p.subject}")
-    click.echo(f"  from         {p.from_addr}")
+    click.echo(f"  subject      {terminal_safe(p.subject)}")
+    click.echo(f"  from         {terminal_safe(p.from_addr)}")
     click.echo(f"  transport    {p.transport}")
     tags = f"  (tags: {', '.join(p.tags)})" if p.tags else ""
     click.echo(f"  list         {display(p.list_path)}{tags}")
@@ -95,21 +96,22 @@ def print_dry_run(p: "DryRun") -> None:
                         "resuming needs --resume-changed", fg="yellow")
     click.echo(f"  would send   {p.to_send:,}")
     for note in p.notes:
-        click.secho(f"  note: {note}", fg="yellow")
+        click.secho(f"  note: {terminal_safe(note)}", fg="yellow")
     if p.sample is None:
         return
-    click.echo(f"\nSample message (to {p.sample_to}):")
+    # The sample is a subscriber's message: their fields, as the list has them.
+    click.echo(f"\nSample message (to {terminal_safe(p.sample_to)}):")
     msg = email.message_from_bytes(p.sample, policy=email.policy.default)
     for name in ("From", "To", "Reply-To", "Subject", "Date", "Message-ID", "List-Id", "List-Unsubscribe",
                  "List-Unsubscribe-Post"):
         if msg[name]:
-            click.echo(f"  {name}: {msg[name]}")
+            click.echo(f"  {name}: {terminal_safe(str(msg[name]))}")
     body = msg.get_body(("plain",))
     text = body.get_content() if body is not None else ""
     lines = text.strip("\n").splitlines()
     click.echo("")
     for line in lines[:14]:
-        click.echo(f"  | {line}")
+        click.echo(f"  | {terminal_safe(line)}")
     if len(lines) > 14:
         click.echo(f"  | … ({len(lines) - 14} more lines; `digest build {p.slug}` writes the whole message)")
 
@@ -117,7 +119,7 @@ def print_dry_run(p: "DryRun") -> None:
 def print_retry_dry_run(p: "RetryDryRun") -> None:
     """The retry's dry run: how many would be sent again, and the first few with their last error."""
     click.echo(f"Dry run for retrying '{p.slug}' — nothing is sent.")
-    click.echo(f"  subject      {p.subject}")
+    click.echo(f"  subject      {terminal_safe(p.subject)}")
     click.echo(f"  transport    {p.transport}")
     click.echo(f"  deferred     {p.deferred:,}")
     click.echo(f"  failed       {p.failed:,}  (retryable; permanent refusals stay failed)")
@@ -125,6 +127,6 @@ def print_retry_dry_run(p: "RetryDryRun") -> None:
         click.echo(f"  in flight    {p.in_doubt:,}  (left by a run that was killed: possibly delivered)")
     click.echo(f"  would send   {p.to_send:,}")
     for row in p.rows:
-        click.echo(f"  {row.state:10} {row.email}  attempts {row.attempts}  {row.last_error or ''}")
+        click.echo(terminal_safe(f"  {row.state:10} {row.email}  attempts {row.attempts}  {row.last_error or ''}"))
     if p.to_send > len(p.rows) and p.rows:
         click.echo(f"  … {p.to_send - len(p.rows):,} more (digest status {p.slug} --all lists them)")

@@ -9,6 +9,7 @@ import click
 from digest.cli.app import AppContext, display, pass_app
 from digest.cli.signals import stop_on_signals
 from digest.clock import format_when, humanize, log_stamp, utc_now
+from digest.text import terminal_safe
 
 STATE_WIDTH = len("interrupted")
 
@@ -32,7 +33,8 @@ def schedule(app: AppContext) -> None:
         detail = describe(e, now)
         for root in roots:  # file:line errors, relative to the project
             detail = detail.replace(root, "")
-        click.echo(f"{e.slug:<{width}}  " + click.style(f"{e.state:<{STATE_WIDTH}}", fg=colour) + f"  {detail}")
+        click.echo(f"{e.slug:<{width}}  " + click.style(f"{e.state:<{STATE_WIDTH}}", fg=colour)
+                   + f"  {terminal_safe(detail)}")  # errors quote the files; notes a provider
 
 
 def send_due(app: AppContext, *, rate, connections, transport_name) -> None:
@@ -78,7 +80,7 @@ def _stamped_lines(tty: bool):
     """echo with a local ISO timestamp in front when the output goes to a log (not a terminal)."""
     def line(text: str, err: bool = False, fg: str | None = None) -> None:
         stamp = "" if tty else log_stamp() + " "
-        click.secho(stamp + text, err=err, fg=fg)
+        click.secho(stamp + terminal_safe(text, multiline=True), err=err, fg=fg)  # results quote errors
     return line
 
 

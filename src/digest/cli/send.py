@@ -166,9 +166,11 @@ def _send_test(job, addresses: list[str]) -> None:
         ok = res.status.value == "sent"
         bad += not ok
         detail = res.provider_id or res.code or "" if ok else f"{res.code or ''} {res.reason}".strip()
-        click.echo(f"{'sent' if ok else res.status.value:8} {msg.to_email}  “{msg.subject}”"
-                   + (f"  ({detail})" if detail else ""))
+        # the subject carries list fields, the detail a provider's words
+        click.echo(terminal_safe(f"{'sent' if ok else res.status.value:8} {msg.to_email}  “{msg.subject}”"
+                                 + (f"  ({detail})" if detail else "")))
     click.echo(f"Test send via {job.transport_name}: {len(results) - bad} of {len(results)} accepted; "
                "the ledger was not touched.")
     if bad:
         raise click.exceptions.Exit(3)
+    from digest.text import terminal_safe

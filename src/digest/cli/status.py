@@ -6,6 +6,7 @@ import click
 
 from digest.cli.app import AppContext, pass_app
 from digest.clock import utc_now
+from digest.text import terminal_safe
 
 
 @click.command()
@@ -22,7 +23,7 @@ def status(app: AppContext, issue: str, show_all: bool) -> None:
     running = details.status.running
     click.echo(f"{send.slug}: {details.status.state} — {label(details.status, now)}  (started {send.started_at}"
                + (f", finished {send.finished_at}" if send.finished_at else "") + ")")
-    click.echo(f"  subject     {send.subject}")
+    click.echo(f"  subject     {terminal_safe(send.subject)}")
     click.echo(f"  audience    {send.audience:,}  from {send.list_path}")
     click.echo(f"  sent        {counts['sent']:,}"
                + (f"  ({details.in_doubt:,} re-sent after an interrupted run)" if details.in_doubt else ""))
@@ -41,7 +42,7 @@ def status(app: AppContext, issue: str, show_all: bool) -> None:
         click.echo("")
         for r in details.rows:
             kind = r.state + ("" if r.state != "failed" else (" (permanent)" if r.permanent else " (retryable)"))
-            click.echo(f"  {kind:22} {r.email}  attempts {r.attempts}  {r.last_error or ''}")
+            click.echo(terminal_safe(f"  {kind:22} {r.email}  attempts {r.attempts}  {r.last_error or ''}"))
         total = counts["failed"] + counts["deferred"] + counts["sending"]
         if not show_all and total > len(details.rows):
             click.echo(f"  … {total - len(details.rows):,} more (--all lists them)")

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from digest.cli.app import AppContext, display, pass_app
+from digest.text import terminal_safe
 
 
 @click.group()
@@ -30,7 +31,7 @@ def subscribers_check(app: AppContext, file: Path | None, strict: bool, tags: tu
     for notice in report.notices:
         click.secho(f"note: {notice.replace(str(path), shown)}", fg="yellow")
     for problem in report.problems:
-        click.echo(problem.format(shown))
+        click.echo(terminal_safe(problem.format(shown)))  # quotes the row's cells
     if report.problems_not_kept:
         click.echo(f"… and {report.problems_not_kept} more problems not listed ({report.skipped} in all)")
     label = "" if report.is_utf8 else f", {report.encoding_label}"

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from digest.cli.app import AppContext, display, pass_app
+from digest.text import terminal_safe
 
 
 @click.command()
@@ -25,7 +26,7 @@ def unsubscribe(app: AppContext, emails: tuple[str, ...], token: str | None, rea
         raise click.UsageError("give one or more EMAIL addresses, or --token TOKEN")
     addresses = list(emails) + ([address_from_token(app.settings, token)] if token else [])
     for address, new in add(app.settings, addresses, reason, source="token" if token else "manual"):
-        click.echo(f"{'unsubscribed' if new else 'already suppressed'}: {address}")
+        click.echo(f"{'unsubscribed' if new else 'already suppressed'}: {terminal_safe(address)}")
 
 
 @click.group()
@@ -77,7 +78,7 @@ def suppress_list(app: AppContext) -> None:
 
     n = 0
     for email_addr, reason, source, created in suppression_rows(app.settings):
-        click.echo(f"{created[:19]}  {email_addr:40}  {source:10}  {reason}")
+        click.echo(terminal_safe(f"{created[:19]}  {email_addr:40}  {source:10}  {reason}"))  # imported rows
         n += 1
     click.echo(f"{n:,} suppressed address{'es' if n != 1 else ''}")
 
@@ -90,4 +91,4 @@ def suppress_remove(app: AppContext, emails: tuple[str, ...]) -> None:
     from digest.store.suppressions import unsuppress
 
     for address, removed in unsuppress(app.settings, emails):
-        click.echo(f"{'removed' if removed else 'not suppressed'}: {address}")
+        click.echo(f"{'removed' if removed else 'not suppressed'}: {terminal_safe(address)}")
