@@ -23,6 +23,7 @@ from digest.errors import DigestError
 
 from digest.text import terminal_safe
 
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="digest")
 @click.option("--config", "config", type=click.Path(dir_okay=False), envvar="DIGEST_CONFIG",

@@ -159,6 +159,7 @@ def run_send(app: AppContext, job, *, limit, rate, connections, resume_changed, 
 def _send_test(job, addresses: list[str]) -> None:
     """Send to the test addresses and list what each one got."""
     from digest.delivery.testsend import send_test
+    from digest.text import terminal_safe
 
     results = send_test(job, addresses)
     bad = 0
@@ -173,4 +174,3 @@ def _send_test(job, addresses: list[str]) -> None:
                "the ledger was not touched.")
     if bad:
         raise click.exceptions.Exit(3)
-    from digest.text import terminal_safe
