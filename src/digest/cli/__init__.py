@@ -20,7 +20,6 @@ from digest.cli.status import status
 from digest.cli.subscribers import subscribers
 from digest.cli.suppress import suppress, unsubscribe
 from digest.errors import DigestError
-
 from digest.text import terminal_safe
 
 
