@@ -6,6 +6,8 @@ from dataclasses import replace
 
 import random
 import smtplib
+import socket
+import ssl
 import time
 from email import policy
 from email.message import EmailMessage
@@ -428,3 +430,19 @@ def test_close_is_idempotent_and_quits(tmp_path, smtp_server):
     t.close()
     t.close()
     assert t._conn is None
+
+
+@pytest.mark.parametrize("tls", ["starttls", "implicit", None])
+def test_the_connection_sends_without_nagle_delay_in_every_mode(tmp_path, smtp_server_factory, tls_cert, tls):
+    # With Nagle's algorithm the last TLS record of each DATA waits for the server's delayed ACK
+    # (~40 ms a message on a fast link); TCP_NODELAY hands every record to the network at once.
+    server = smtp_server_factory(tls=tls, cert=tls_cert if tls else None)
+    t = transport(tmp_path, server)
+    t.open()
+    try:
+        sock = t._conn.smtp.sock
+        assert isinstance(sock, ssl.SSLSocket) == (tls is not None)  # really TLS when asked for
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        assert statuses(t.send_batch([message(1)])) == [Status.SENT]
+    finally:
+        t.close()

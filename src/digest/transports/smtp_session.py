@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import smtplib
+import socket
 
 from digest.addresses import idna_domain
 
@@ -31,9 +32,19 @@ def dot_stuff(data: bytes) -> bytes:
 
 class _DataReplyMixin:
     """DATA with fast dot-stuffing for bytes; keeps the reply, which sendmail() otherwise discards
-    (it often holds the queue id)."""
+    (it often holds the queue id). Sockets are TCP_NODELAY."""
 
     data_reply: tuple[int, bytes] = (0, b"")
+
+    def _get_socket(self, host, port, timeout):
+        # TLS writes a message as several records; with Nagle's algorithm the last one waits for
+        # the server's delayed ACK (~40 ms a message: 23 msg/s over STARTTLS where plain text did
+        # 500). SMTP is request/reply, so nothing is gained by holding small segments back. Set on
+        # the connected socket (for implicit TLS the wrapped one: the same descriptor); STARTTLS
+        # wraps that socket later and keeps it.
+        sock = super()._get_socket(host, port, timeout)  # type: ignore[misc]
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
 
     def data(self, msg):
         if not isinstance(msg, bytes):  # digest always sends bytes; anything else goes smtplib's way
