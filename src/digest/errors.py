@@ -68,3 +68,7 @@ class PermanentTransportError(TransportError):
 
 class TransportAuthError(PermanentTransportError):
     """Credentials were refused: the run stops at once, nothing is retried."""
+
+
+class CheckError(DigestError):
+    """The pre-send checks found errors (or warnings nobody accepted): the issue does not go out."""

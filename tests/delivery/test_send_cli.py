@@ -255,11 +255,10 @@ def test_missing_merge_field_refuses_before_anything_is_sent(sendproject, capsys
     write_list(project / "list.csv", 5, extra_rows=[["late@example.net", "", "Nofirst", "Org", ""]])
     code, out, err = run(capsys, "send", EXAMPLE_ISSUE, "--yes")
     assert code == 1
-    assert "list.csv:7: late@example.net has no value for the merge field 'first_name'" in err
+    # The pre-send checks find it (every row, before anything is recorded), naming the row and the field.
+    assert "merge-missing-value" in err and "list.csv:7 (late@example.net: no first_name)" in err
     assert server.deliveries == []
-    db = sqlite3.connect(project / ".digest" / "ledger.sqlite3")
-    assert db.execute("SELECT count(*) FROM sends").fetchone()[0] == 0
-    assert db.execute("SELECT count(*) FROM recipients").fetchone()[0] == 0
+    assert not (project / ".digest" / "ledger.sqlite3").exists()  # stopped before the ledger was opened
 
 
 def test_wrong_password_stops_at_once(project, smtp_server_factory, monkeypatch, capsys):
@@ -423,3 +422,17 @@ def test_a_greylisting_server_is_sent_to_in_one_run(sendproject, capsys, monkeyp
     assert code == 0, out + err
     assert "Stopped" not in err and "sent        90" in out
     assert delivered(server) == collections.Counter({a: 1 for a in addresses})
+
+
+def test_the_summary_names_the_invalid_rows_and_where_the_outbox_files_went(project, capsys, monkeypatch):
+    monkeypatch.setenv("DIGEST_PATHS_SUBSCRIBERS", "list.csv")
+    write_list(project / "list.csv", 3, extra_rows=[["not-an-address", "X", "", "", ""], ["bob@", "B", "", "", ""]])
+    code, out, err = run(capsys, "send", EXAMPLE_ISSUE, "--yes")
+    assert code == 0, out + err
+    assert "2 invalid" in out
+    assert "list.csv:5: 'not-an-address' — " in out and "list.csv:6: 'bob@' — " in out
+    assert "every skipped row: digest subscribers check list.csv" in out
+    assert "written to  out/outbox (.eml files)" in out
+    # A resume names them too (they were kept in the ledger with the audience).
+    code, out, err = run(capsys, "send", EXAMPLE_ISSUE, "--yes")
+    assert code == 0 and "list.csv:6: 'bob@' — " in out, out + err

@@ -39,3 +39,15 @@ def check_list(settings: "Settings", path: Path | None = None, tags: Sequence[st
         audience += 1
         suppressed += sub.key in keys
     return ListCheck(path=path, report=report, audience=audience, suppressed=suppressed, suppressed_note=note)
+
+
+def no_valid_rows_hint(listed: ListReport, name: str) -> str:
+    """What to do about a list with no usable row: often a header and rows with different delimiters."""
+    delimiters = {",": "commas", ";": "semicolons", "\t": "tabs"}
+    if listed.rows and listed.problems:
+        value = listed.problems[0].value
+        for delimiter, word in delimiters.items():
+            if delimiter != listed.delimiter and delimiter in value:
+                return (f"the header is separated by {delimiters.get(listed.delimiter, listed.delimiter)} but "
+                        f"the rows by {word}: save the file with one delimiter")
+    return f"every row needs a valid address in the email column: digest subscribers check {name}"

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-ERROR, WARNING = "error", "warning"
+ERROR, WARNING, NOTE = "error", "warning", "note"  # a note is shown and never stops a send
 
 # code → (level, what it means). The docs' sending guide lists them (a test keeps it complete).
 CODES: dict[str, tuple[str, str]] = {
     "audience-empty": (ERROR, "Nobody would receive the issue (after tags, suppressions and invalid rows)."),
     "audience-unknown-tag": (ERROR, "The issue's audience names a tag that no subscriber in the list has."),
     "list-no-valid-rows": (ERROR, "Not one row of the list is a usable subscriber."),
-    "list-invalid-rows": (WARNING, "Some rows of the list are invalid and will be skipped."),
+    "list-invalid-rows": (NOTE, "Some rows of the list are invalid and will be skipped (list hygiene)."),
     "merge-syntax": (ERROR, "Template syntax digest does not fill would reach readers literally."),
     "merge-unknown-field": (ERROR, "A merge field that no list column provides and that has no default."),
     "merge-default-only": (WARNING, "A merge field no column provides: every reader gets its default."),
@@ -51,7 +51,7 @@ class Finding:
 
     @property
     def level(self) -> str:
-        """error (stops a send) or warning (shown; a send needs them accepted)."""
+        """error (stops a send), warning (a send needs it accepted) or note (shown only)."""
         return CODES[self.code][0]
 
     def line(self) -> str:
@@ -80,6 +80,11 @@ class CheckReport:
     def errors(self) -> list[Finding]:
         """Findings that stop a send."""
         return [f for f in self.findings if f.level == ERROR]
+
+    @property
+    def notes(self) -> list[Finding]:
+        """Findings that are shown and never stop a send."""
+        return [f for f in self.findings if f.level == NOTE]
 
     @property
     def warnings(self) -> list[Finding]:

@@ -13,6 +13,7 @@ import click
 
 from digest import __version__
 from digest.cli.app import AppContext
+from digest.cli.check import check
 from digest.cli.content import build, init, new, preview
 from digest.cli.schedule import schedule
 from digest.cli.send import retry, send
@@ -34,7 +35,7 @@ def cli(ctx: click.Context, config: str | None, debug: bool) -> None:
     ctx.obj = AppContext(config, debug)
 
 
-for command in (init, new, build, preview, subscribers, send, retry, schedule, status, unsubscribe, suppress):
+for command in (init, new, build, check, preview, subscribers, send, retry, schedule, status, unsubscribe, suppress):
     cli.add_command(command)
 
 

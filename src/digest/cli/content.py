@@ -28,6 +28,14 @@ def build(app: AppContext, issue: str, out_dir: str | None, as_email: str | None
     click.echo(f"HTML size: {result.html_bytes / 1024:.1f} KB · message.eml is as {result.recipient} receives it")
     for warning in result.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
+    from digest.checks.run import check_issue
+    from digest.cli.check import print_findings
+
+    report = check_issue(settings, issue, list_path=Path(list_path) if list_path else None)
+    if report.findings:
+        click.echo(f"Pre-send checks: {len(report.errors)} error(s), {len(report.warnings)} warning(s) "
+                   f"(digest send would {'refuse' if report.errors else 'need --accept-warnings for'} these):", err=True)
+        print_findings(report)
 
 
 @click.command()
@@ -55,7 +63,7 @@ def new(app: AppContext, title: str) -> None:
     """Create a new issue file for TITLE in the issues folder, dated today."""
     from digest.compose.scaffold import new_issue
 
-    path = new_issue(app.settings, title)
+    path = new_issue(app.project_settings, title)
     click.echo(f"created {display(path)} — edit it, then: digest preview {path.stem}")
 
 

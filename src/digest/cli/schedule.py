@@ -37,7 +37,7 @@ def schedule(app: AppContext) -> None:
                    + f"  {terminal_safe(detail)}")  # errors quote the files; notes a provider
 
 
-def send_due(app: AppContext, *, rate, connections, transport_name) -> None:
+def send_due(app: AppContext, *, rate, connections, transport_name, accept_warnings: bool = False) -> None:
     """`digest send --due`: plain timestamped lines outside a terminal; exit code = run.exit_code.
 
     SIGTERM (systemd stop, shutdown) and Ctrl-C finish the batches in flight, record them and leave
@@ -47,7 +47,8 @@ def send_due(app: AppContext, *, rate, connections, transport_name) -> None:
     from digest.delivery.options import RunOptions
     from digest.schedule.due import run_due
 
-    options = RunOptions.from_settings(app.settings.send, rate=rate, connections=connections)
+    options = RunOptions.from_settings(app.settings.send, rate=rate, connections=connections,
+                                       accept_all_warnings=accept_warnings or None)
     tty = sys.stderr.isatty()
     line = _stamped_lines(tty)
     bars: dict = {}

@@ -8,7 +8,13 @@ from pathlib import Path
 import click
 
 from digest.cli.app import AppContext, display, pass_app
-from digest.cli.report import print_dry_run, print_retry_dry_run, print_start, print_summary
+from digest.cli.check import print_findings
+from digest.cli.report import (
+    print_dry_run,
+    print_retry_dry_run,
+    print_start,
+    print_summary,
+)
 from digest.cli.schedule import send_due
 from digest.cli.signals import stop_on_signals
 from digest.clock import utc_now
@@ -16,6 +22,8 @@ from digest.clock import utc_now
 
 def send_options(f):
     """--rate / --connections / --transport / --resume-changed, shared by send and retry."""
+    f = click.option("--accept-warnings", is_flag=True,
+                     help="Send even though the pre-send checks found warnings (errors always stop a send).")(f)
     f = click.option("--transport", "transport_name", metavar="NAME",
                      help="Transport to use (default: [send] transport).")(f)
     f = click.option("--resume-changed", is_flag=True,
@@ -46,7 +54,7 @@ def send_options(f):
 @pass_app
 def send(app: AppContext, issue: str | None, list_path: Path | None, tags: tuple[str, ...], limit: int | None,
          rate: float | None, connections: int | None, transport_name: str | None, resume_changed: bool,
-         yes: bool, test_to: tuple[str, ...], due: bool) -> None:
+         accept_warnings: bool, yes: bool, test_to: tuple[str, ...], due: bool) -> None:
     """Send ISSUE (slug or file) to the list — a dry run unless --yes (or you confirm at the prompt).
 
     Resumable: run the same command again after a crash or a stop and it carries on where it left
@@ -64,7 +72,8 @@ def send(app: AppContext, issue: str | None, list_path: Path | None, tags: tuple
                                           ("--test", test_to), ("--resume-changed", resume_changed)) if given]
         if extra:
             raise click.UsageError(f"--due sends every due issue as its file says; it takes no {', '.join(extra)}.")
-        send_due(app, rate=rate, connections=connections, transport_name=transport_name)
+        send_due(app, rate=rate, connections=connections, transport_name=transport_name,
+                 accept_warnings=accept_warnings)
         return
     if issue is None:
         raise click.UsageError("Missing argument 'ISSUE' (or use --due to send every issue that is due).")
@@ -80,13 +89,46 @@ def send(app: AppContext, issue: str | None, list_path: Path | None, tags: tuple
     if not yes:
         preview = dry_run(job)
         print_dry_run(preview)
+        checks = _dry_run_checks(job, accept_warnings)
         if not _confirmed(f"Send '{preview.slug}' to {preview.to_send:,} recipients now?", preview.to_send):
             return
+        gate(job, accept_warnings=accept_warnings, report=checks)
+    else:
+        _print_accepted(gate(job, accept_warnings=accept_warnings))
     if job.signer.is_dev and not job.transport_class().reaches_people:
         click.secho(f"note: {settings.unsubscribe.keys_env} is not set: the unsubscribe links in these "
                     f"{job.transport_name} files are signed with the public development key "
                     "(smtp and the API transports refuse to send without a real key).", fg="yellow", err=True)
     run_send(app, job, limit=limit, rate=rate, connections=connections, resume_changed=resume_changed)
+
+
+def _dry_run_checks(job, accept_warnings: bool):
+    """The pre-send checks after the dry run; exit 1 here when a real send would be refused."""
+    from digest.checks.run import accepted_codes, send_checks
+
+    report = send_checks(job)
+    click.echo(f"\nPre-send checks: {len(report.errors)} error(s), {len(report.warnings)} warning(s)")
+    print_findings(report, err=False)
+    blocking = report.errors + report.unaccepted_warnings(True if accept_warnings else
+                                                          accepted_codes(job.settings, job.issue))
+    if blocking:
+        click.secho(f"\nDry run: nothing was sent. A real send would be refused ({len(blocking)} finding(s) "
+                    f"above); details: digest check {job.slug}", fg="red", err=True)
+        raise click.exceptions.Exit(1)
+    return report
+
+
+def gate(job, **kw):
+    """The pre-send checks' verdict on a real send (imported here: `digest --help` stays fast)."""
+    from digest.checks.run import gate as run_gate
+
+    return run_gate(job, **kw)
+
+
+def _print_accepted(report) -> None:
+    """Warnings a send goes out with (accepted): said once, on stderr, so logs keep them."""
+    for finding in report.warnings:
+        click.secho(f"accepted {finding.line()}", fg="yellow", err=True)
 
 
 def _confirmed(question: str, to_send: int) -> bool:
@@ -106,7 +148,7 @@ def _confirmed(question: str, to_send: int) -> bool:
 @click.option("--yes", "-y", is_flag=True, help="Really send. Without it (and no terminal to ask): a dry run.")
 @pass_app
 def retry(app: AppContext, issue: str, rate: float | None, connections: int | None, transport_name: str | None,
-          resume_changed: bool, yes: bool) -> None:
+          resume_changed: bool, accept_warnings: bool, yes: bool) -> None:
     """Send ISSUE again to its deferred recipients and those that failed for a reason that may pass
     — a dry run unless --yes (or you confirm at the prompt), as with `digest send`.
 
@@ -121,6 +163,7 @@ def retry(app: AppContext, issue: str, rate: float | None, connections: int | No
         print_retry_dry_run(preview)
         if not _confirmed(f"Send '{preview.slug}' again to {preview.to_send:,} recipients now?", preview.to_send):
             return
+    _print_accepted(gate(job, accept_warnings=accept_warnings))
     run_send(app, job, limit=None, rate=rate, connections=connections, resume_changed=resume_changed, retry=True)
 
 

@@ -47,6 +47,12 @@ def subscribers_check(app: AppContext, file: Path | None, strict: bool, tags: tu
     click.echo(f"  recipients   {result.recipients}")
     if report.tags:
         click.echo("  tags         " + ", ".join(f"{t} {n}" for t, n in sorted(report.tags.items())))
+    if report.valid == 0:
+        from digest.audience.check import no_valid_rows_hint
+
+        click.secho(f"Error: {shown} has no valid subscriber: a send would reach nobody.", fg="red", err=True)
+        click.echo(f"  → {no_valid_rows_hint(report, shown)}", err=True)
+        raise click.exceptions.Exit(1)
     if strict and report.invalid:
         click.secho(f"{report.invalid} invalid row(s) in {shown} (--strict).", fg="red", err=True)
         raise click.exceptions.Exit(1)

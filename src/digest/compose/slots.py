@@ -79,7 +79,7 @@ def repair_encoded_slots(html: str) -> str:
 class SlotText:
     """Text with merge slots, split once so that each fill is a single join."""
 
-    __slots__ = ("raw", "_parts", "_names", "fields")
+    __slots__ = ("raw", "_parts", "_names", "fields", "_literal_bytes", "_counts")
 
     def __init__(self, raw: str):
         self.raw = raw
@@ -87,6 +87,8 @@ class SlotText:
         self._parts = pieces[0::2]   # literal text around the slots
         self._names = pieces[1::2]   # field name of each slot, in order
         self.fields = frozenset(self._names)
+        self._literal_bytes: int | None = None  # filled_bytes() computes these on first use
+        self._counts: dict[str, int] = {}
 
     def fill(self, values: Mapping[str, str], escape: Callable[[str], str] | None = None) -> str:
         """Replace every slot with its value (escaped with `escape` when given)."""
@@ -99,6 +101,17 @@ class SlotText:
             out.append(vals[name])
             out.append(parts[i])
         return "".join(out)
+
+    def filled_bytes(self, values: Mapping[str, str], escape: Callable[[str], str] | None = None) -> int:
+        """len(fill(values, escape).encode()) without building the text (the checks size every reader)."""
+        if self._literal_bytes is None:
+            self._literal_bytes = sum(len(p.encode("utf-8")) for p in self._parts)
+            self._counts = {name: self._names.count(name) for name in self.fields}
+        total = self._literal_bytes
+        for name, n in self._counts.items():
+            value = escape(values[name]) if escape else values[name]
+            total += n * len(value.encode("utf-8"))
+        return total
 
     def __str__(self) -> str:
         return self.raw

@@ -30,7 +30,13 @@ from digest.delivery.fingerprints import (
 from digest.delivery.loop import Builder, SendLoop
 from digest.delivery.options import RunOptions, RunReport, RunStats
 from digest.delivery.personalize import Personalizer
-from digest.errors import ConfigError, DigestError, LedgerError, TransientTransportError
+from digest.errors import (
+    CheckError,
+    ConfigError,
+    DigestError,
+    LedgerError,
+    TransientTransportError,
+)
 from digest.store.ledger import Ledger
 from digest.store.locks import SendLock
 from digest.store.rows import DEFERRED, PENDING, SENDING, SENT, RecipientRow, SendRow
@@ -164,7 +170,8 @@ class SendJob:
             send = ledger.create_send(
                 self.slug, content_fp=fps.content, list_fp=fps.list, settings_fp=fps.settings,
                 list_path=str(self.list_path.resolve()), subject=self.issue.subject,
-                recipients=self.audience(ledger.suppressed_keys(), counts), skipped=counts.skipped)
+                recipients=_someone(self.audience(ledger.suppressed_keys(), counts), counts, self.list_path),
+                skipped=counts.skipped)
             return send, True, 0, 0
         changes = fps.changes(send)
         if not changes:
@@ -234,6 +241,19 @@ class SendJob:
                 close_quietly(t)
             raise
         return transports, refused
+
+
+def _someone(rows: Iterator[tuple], counts: AudienceCounts, list_path: Path) -> Iterator[tuple]:
+    """The audience as it streams into the ledger; an empty one raises, which rolls the new send back.
+
+    The pre-send checks catch this first (audience-empty); this is the ledger's own guarantee that
+    a send reaching nobody is never recorded, let alone as finished.
+    """
+    yield from rows
+    if counts.recipients == 0:
+        raise CheckError(f"nobody in {list_path} would receive the issue ({counts.suppressed} suppressed, "
+                         f"{counts.invalid} invalid, {counts.not_in_audience} without the tags): nothing was "
+                         "recorded or sent.", "check the list and the issue's audience: digest check ISSUE")
 
 
 def _mark_stopped(ledger: Ledger, slug: str, send_id: int) -> None:

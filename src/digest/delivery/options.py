@@ -24,6 +24,7 @@ class RunOptions:
     max_consecutive_failures: int = _SEND_DEFAULTS.max_consecutive_failures
     limit: int | None = None  # most recipients to take from `pending` in this run
     build_processes: int | None = None  # processes building messages; None = decide (sendjob.build_processes)
+    accept_all_warnings: bool = False  # --accept-warnings: the pre-send checks' warnings do not stop the run
 
     @classmethod
     def from_settings(cls, send_settings, **overrides) -> "RunOptions":

@@ -21,7 +21,7 @@ from digest.audience.lookup import example_subscriber
 from digest.audience.tokens import KeyRing
 from digest.clock import Clock, utc_now
 from digest.compose.render import asset_url
-from digest.errors import DigestError, SubscriberError
+from digest.errors import DigestError, IssueError, MergeError, SubscriberError
 from digest.preview.dark import emulate_color_scheme
 from digest.preview.subscribers import SubscriberIndex
 from digest.preview.watch import changed_files, file_stamp, scan, walk
@@ -53,6 +53,7 @@ class FramePreview:
     subscriber: object       # digest.audience.subscribers.Subscriber
     in_audience: bool
     warnings: tuple[str, ...]
+    checks: tuple[dict, ...] = ()  # the pre-send checks' findings (the list's columns, not every row)
 
 
 class PreviewProject:
@@ -70,6 +71,7 @@ class PreviewProject:
         self._changed = threading.Condition()      # wakes live-reload streams
         self._renders: dict[str, tuple] = {}       # slug → (Rendered | None, DigestError | None)
         self._personalizers: dict[str, object] = {}
+        self._checks: dict[str, tuple[dict, ...]] = {}  # slug → findings of the current render
         self._issues: dict[Path, tuple] = {}       # path → (stamp, Issue | None, DigestError | None)
         self._signer = None
         self.subscribers = SubscriberIndex()
@@ -106,6 +108,7 @@ class PreviewProject:
             return []
         with self._lock:
             self._stamps = stamps
+            self._checks.clear()  # a list change alters them too (columns)
             if self.config_path is not None and Path(self.config_path) in changed:
                 self._reload_settings()
             list_path = self.settings.path("subscribers")
@@ -275,11 +278,32 @@ class PreviewProject:
             rendered = self.render(slug)
             personalizer = self._personalizer(slug, rendered)
             sub, warnings = self._subscriber(email)
-            message = personalizer.message_for(sub, recipient_id=0)
-            values = personalizer.values_for(sub)
+            try:
+                message = personalizer.message_for(sub, recipient_id=0)
+                values = personalizer.values_for(sub)
+            except MergeError:
+                # A misspelt field is the issue's fault, not the reader's row: point at the issue line.
+                unknown = [c for c in self.check_findings(slug, rendered, personalizer)
+                           if c["code"] == "merge-unknown-field"]
+                if unknown:
+                    raise IssueError(f"{unknown[0]['where']}: {unknown[0]['message']}", unknown[0]["hint"]) from None
+                raise
+            checks = self.check_findings(slug, rendered, personalizer)
         preheader = rendered.preheader.fill(values)
         return FramePreview(message=message, rendered=rendered, preheader=preheader, subscriber=sub,
-                            in_audience=in_audience(sub, rendered.issue.audience), warnings=tuple(warnings))
+                            in_audience=in_audience(sub, rendered.issue.audience), warnings=tuple(warnings),
+                            checks=checks)
+
+    def check_findings(self, slug: str, rendered: "Rendered", personalizer) -> tuple[dict, ...]:
+        """The pre-send checks on this render, once per change (`digest check` also reads every row)."""
+        from digest.checks.run import check_rendered
+
+        if slug not in self._checks:
+            report = check_rendered(self.settings, rendered.issue, rendered, personalizer,
+                                    list_path=self.settings.path("subscribers"), read_list=False)
+            self._checks[slug] = tuple({"level": f.level, "code": f.code, "where": f.where, "message": f.message,
+                                        "hint": f.hint} for f in report.findings)
+        return self._checks[slug]
 
     def frame_html(self, slug: str, email: str | None, mode: str) -> str:
         """The email HTML for the preview frame: local images, the chosen colour scheme, links in new tabs."""

@@ -152,7 +152,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
             "subject": msg.subject, "preheader": preview.preheader, "headers": headers,
             "text": msg.text, "html": msg.html, "html_bytes": html_bytes,
             "clip_bytes": GMAIL_CLIP_BYTES, "clipped": html_bytes > GMAIL_CLIP_BYTES,
-            "warnings": list(preview.warnings),
+            "warnings": list(preview.warnings), "checks": list(preview.checks),
         })
 
     def _email(self, slug: str, email: str | None, mode: str) -> None:

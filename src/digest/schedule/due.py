@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Callable
 
+from digest.checks.run import gate
 from digest.clock import Clock, require_aware
 from digest.errors import DigestError, SendLockedError
 from digest.status import (
@@ -184,6 +185,8 @@ def _send_one(settings, entry: IssueStatus, options, clock: Clock, log, progress
     watch = _Watch(entry, clock, stop, progress, log)
     try:
         job = SendJob(settings, str(entry.path), transport=transport)
+        # The pre-send checks: an issue they stop is failed (with the findings) and tried again next run.
+        gate(job, accept_warnings=options.accept_all_warnings)
         if stop.is_set():  # the signal came while it rendered: start nothing new
             return DueResult(slug, STOPPED, "stopped by a signal before it started; the next run sends it")
         report = job.run(options, progress=watch, on_start=watch.started, stop=stop)

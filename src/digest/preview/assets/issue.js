@@ -160,6 +160,12 @@
     $("eml").href = `/issue/${encodeURIComponent(slug)}/message.eml${state.s ? `?${eml}` : ""}`;
     showSubscriber(d);
     for (const warning of d.warnings) $("notices").append(el("div", { class: "notice", text: warning }));
+    for (const f of d.checks || []) {
+      // The pre-send checks: an error would stop `digest send`, a warning needs accepting.
+      $("notices").append(el("div", { class: `notice check${f.level === "error" ? " bad" : ""}`, "data-code": f.code },
+        el("strong", { text: `${f.level}: ${f.code}` }), ` ${f.where ? `${f.where}: ` : ""}${f.message}`,
+        f.hint ? el("span", { class: "muted", text: ` → ${f.hint}` }) : null));
+    }
     loadFrame();
     settle(fit);
   }
