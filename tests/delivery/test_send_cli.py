@@ -371,7 +371,7 @@ def test_suppress_import_names_the_bad_line(sendproject, capsys):
     project, server, addresses = sendproject
     (project / "bad.csv").write_text("email,reason\nok@example.org,x\nnot-an-address,y\n", encoding="utf-8")
     code, out, err = run(capsys, "suppress", "import", "bad.csv")
-    assert code == 1 and "bad.csv:3: 'not-an-address' is not an email address." in err
+    assert code == 1 and "bad.csv:3: 'not-an-address' is not an email address (" in err
     (project / "latin.csv").write_bytes(b"email\nj\xf6rg@example.org\n")
     code, out, err = run(capsys, "suppress", "import", "latin.csv")
     assert code == 1 and "latin.csv: not UTF-8 text (byte 7)." in err
@@ -432,7 +432,7 @@ def test_the_summary_names_the_invalid_rows_and_where_the_outbox_files_went(proj
     assert "2 invalid" in out
     assert "list.csv:5: 'not-an-address' — " in out and "list.csv:6: 'bob@' — " in out
     assert "every skipped row: digest subscribers check list.csv" in out
-    assert "written to  out/outbox (.eml files)" in out
+    assert f"via         outbox: {project / 'out' / 'outbox'} (eml)" in out
     # A resume names them too (they were kept in the ledger with the audience).
     code, out, err = run(capsys, "send", EXAMPLE_ISSUE, "--yes")
     assert code == 0 and "list.csv:6: 'bob@' — " in out, out + err

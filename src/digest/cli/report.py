@@ -57,6 +57,9 @@ def print_summary(report: "RunReport") -> None:
                f"{skipped.get('invalid', 0):,} invalid · {skipped.get('duplicates', 0):,} duplicates · "
                f"{report.already_sent:,} already sent"
                + (f" · {skipped.get('not_in_audience', 0):,} without the tags" if skipped.get("not_in_audience") else ""))
+    _print_invalid_rows(skipped, report.send.list_path)
+    if report.destination:
+        click.echo(f"  via         {report.destination}")
     click.echo(f"  duration    {stats.duration:.1f} s ({rate:,.0f} messages/s)")
     left = report.counts["pending"] + report.counts["sending"] + report.counts["deferred"]
     if stats.stopped:
@@ -67,6 +70,17 @@ def print_summary(report: "RunReport") -> None:
         click.echo(f"{left:,} still to send · details: digest status {report.send.slug}"
                    + (f" · then: digest retry {report.send.slug}" if report.counts["deferred"] or report.counts["failed"]
                       else ""))
+
+
+def _print_invalid_rows(skipped: dict, list_path: str) -> None:
+    """The first invalid rows the send left out, with their lines, and where to see them all."""
+    from digest.audience.subscribers import Problem
+
+    name = display(list_path)
+    for line, value, reason in skipped.get("invalid_rows") or []:
+        click.echo(f"              {terminal_safe(Problem(line, value, reason).format(name))}")
+    if skipped.get("invalid"):
+        click.echo(f"              every skipped row: digest subscribers check {name}")
 
 
 def print_dry_run(p: "DryRun") -> None:
@@ -84,6 +98,7 @@ def print_dry_run(p: "DryRun") -> None:
     click.echo(f"  audience     {c.recipients:,} recipients")
     click.echo(f"  skipped      {c.suppressed:,} suppressed · {c.invalid:,} invalid · {c.duplicates:,} duplicates"
                + (f" · {c.not_in_audience:,} without the tags" if p.tags else ""))
+    _print_invalid_rows(c.skipped(), p.list_path)
     if p.send is None:
         click.echo("  ledger       not started")
     else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
 
@@ -11,6 +11,8 @@ from digest.store.rows import RecipientRow
 
 if TYPE_CHECKING:  # pragma: no cover
     from digest.delivery.personalize import Personalizer
+
+INVALID_ROWS_KEPT = 5  # invalid rows a send keeps (and its summary names); `digest subscribers check` lists all
 
 
 @dataclass
@@ -23,11 +25,13 @@ class AudienceCounts:
     duplicates: int = 0
     not_in_audience: int = 0   # valid subscribers without any of the wanted tags
     rows: int = 0
+    invalid_rows: list = field(default_factory=list)  # the first few: [line, address cell, reason]
 
-    def skipped(self) -> dict[str, int]:
-        """What the audience left out, as recorded in the ledger's send row."""
+    def skipped(self) -> dict:
+        """What the audience left out, as recorded in the ledger's send row (counts, and the first
+        invalid rows so that a summary, even a resume's, can name them)."""
         return {"suppressed": self.suppressed, "invalid": self.invalid, "duplicates": self.duplicates,
-                "not_in_audience": self.not_in_audience}
+                "not_in_audience": self.not_in_audience, "invalid_rows": self.invalid_rows}
 
 
 def subscriber_from_row(row: RecipientRow) -> "Subscriber":
@@ -55,4 +59,6 @@ def stream_audience(list_path: Path, tags: Sequence[str], personalizer: "Persona
         counts.recipients += 1
         yield (sub.key, sub.email, sub.name, dict(sub.fields), tuple(sorted(sub.tags)), sub.line)
     counts.invalid, counts.duplicates = report.invalid, report.duplicates
+    counts.invalid_rows = [[p.line, p.value, p.reason] for p in report.problems
+                           if p.kind != "duplicate"][:INVALID_ROWS_KEPT]
     counts.not_in_audience, counts.rows = report.filtered_out, report.rows

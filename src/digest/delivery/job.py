@@ -128,7 +128,7 @@ class SendJob:
                 report = RunReport(send=send, stats=RunStats(), counts=before, skipped=send.skipped,
                                    already_sent=before[SENT], prepared=prepared, started_new=started_new,
                                    added=added, dropped=dropped, connections=len(transports),
-                                   connections_refused=refused)
+                                   connections_refused=refused, destination=transports[0].describe())
                 if on_start:
                     on_start(report)
                 to_send = sum(prepared[k] for k in ("in_doubt", "deferred", "failed"))

@@ -78,7 +78,7 @@ class RunReport:
     send: SendRow
     stats: RunStats
     counts: dict[str, int]         # ledger counts after the run
-    skipped: dict[str, int]        # at audience time: suppressed, invalid, duplicates, not in audience
+    skipped: dict                  # at audience time: suppressed, invalid, duplicates, not in audience, invalid_rows
     already_sent: int              # sent by earlier runs
     prepared: dict[str, int]       # prepare_run: in_doubt, deferred, failed, suppressed
     started_new: bool
@@ -86,6 +86,7 @@ class RunReport:
     dropped: int = 0
     connections: int = 1           # transports (connections) the run sends over
     connections_refused: str | None = None  # why the server turned away some of those asked for
+    destination: str = ""          # where the messages went: the transport's describe() (host, folder, API)
     error: BaseException | None = None  # what stopped the run part-way (the ledger holds what was done)
 
     @property
