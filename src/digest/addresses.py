@@ -78,3 +78,13 @@ def _valid_domain(domain: str) -> tuple[str, str] | None:
     except EmailNotValidError:
         return None
     return checked.domain, checked.ascii_domain
+
+
+def check_address(text: str, hint: str, *, where: str = "") -> str:
+    """The normalised address, or a SubscriberError "<where>'text' is not an email address (why)"."""
+    from digest.errors import SubscriberError
+
+    try:
+        return normalise_address(text.strip())
+    except EmailNotValidError as exc:
+        raise SubscriberError(f"{where}{text!r} is not an email address ({exc}).", hint) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from digest.addresses import check_address
 from digest.errors import SubscriberError
 
 
@@ -26,8 +27,7 @@ def read_suppression_file(path: Path, default_reason: str) -> list[tuple[str, st
         email_cell = row[0].strip()
         if line_no == 1 and "@" not in email_cell:
             continue  # header row
-        if "@" not in email_cell:
-            raise SubscriberError(f"{path}:{line_no}: {email_cell!r} is not an email address.",
-                                  "the first column must hold the address")
+        check_address(email_cell, "fix the row (the first column holds the address); nothing was imported",
+                      where=f"{path}:{line_no}: ")
         rows.append((email_cell, (row[1].strip() if len(row) > 1 and row[1].strip() else default_reason)))
     return rows

@@ -24,8 +24,9 @@ def unsubscribe(app: AppContext, emails: tuple[str, ...], token: str | None, rea
 
     if not emails and not token:
         raise click.UsageError("give one or more EMAIL addresses, or --token TOKEN")
-    addresses = list(emails) + ([address_from_token(app.settings, token)] if token else [])
-    for address, new in add(app.settings, addresses, reason, source="token" if token else "manual"):
+    settings = app.project_settings
+    addresses = list(emails) + ([address_from_token(settings, token)] if token else [])
+    for address, new in add(settings, addresses, reason, source="token" if token else "manual"):
         click.echo(f"{'unsubscribed' if new else 'already suppressed'}: {terminal_safe(address)}")
 
 

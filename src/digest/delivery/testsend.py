@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Sequence
 
-from digest.addresses import address_key
+from digest.addresses import address_key, check_address
 from digest.audience.lookup import find_subscribers
 from digest.audience.subscribers import Subscriber
 from digest.delivery.personalize import Personalizer
@@ -18,6 +18,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def rows_for_test_send(job: "SendJob", addresses: Sequence[str]) -> list[RecipientRow]:
     """One row per test address: the subscriber's own fields when the list has them, else the first one's."""
+    for address in addresses:  # named as typed: it came from --test, not from the list
+        check_address(address, "check the address given to --test", where="--test ")
     wanted = {address_key(a): a for a in addresses}
     found: dict[str, Subscriber] = {}
     first: Subscriber | None = None

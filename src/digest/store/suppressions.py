@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterable, Iterator
 
+from digest.addresses import check_address
 from digest.store.ledger import Ledger, ledger_path
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -19,7 +20,10 @@ def suppressed_keys(settings: "Settings") -> tuple[set[str], str | None]:
 
 
 def suppress(settings: "Settings", addresses: Iterable[str], reason: str, source: str) -> list[tuple[str, bool]]:
-    """Add addresses to the list: (address, newly added) for each."""
+    """Add addresses to the list: (address, newly added) for each; nothing when one is not an address."""
+    addresses = list(addresses)
+    for address in addresses:
+        check_address(address, "nothing was added: check the spelling")
     with Ledger.for_settings(settings) as ledger:
         return [(address, ledger.suppress(address, reason, source=source)) for address in addresses]
 
