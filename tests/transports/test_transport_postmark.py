@@ -1,17 +1,27 @@
-"""Postmark: the pure request builder, per-item outcomes inside a 200, whole-call refusals."""
+"""Postmark: the pure request builder, per-item outcomes inside a 200, account-level refusals,
+message streams and their unsubscribes, byte-sized batches."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
-from digest.errors import PermanentTransportError, TransportAuthError
-from digest.transports.base import Status
+from digest.errors import ConfigError, PermanentTransportError, TransportAuthError
+from digest.transports.base import AccountRefusedError, Status
 from digest.transports.http import APIResponse
-from digest.transports.postmark import PostmarkSettings, PostmarkTransport, build_request
+from digest.transports.postmark import (
+    MAX_CALL_BYTES,
+    PostmarkSettings,
+    PostmarkTransport,
+    build_request,
+    stream_suppressions,
+)
 
 from tests.helpers.fake_providers import FakePostmark, outgoing, settings_for
+from tests.helpers.project import EXAMPLE_ISSUE
+from tests.helpers.send import KEYS, run, write_list
 
 
 @pytest.fixture
@@ -77,10 +87,67 @@ def test_partial_failure_in_a_200_and_only_transient_items_resent(tmp_path, fake
     assert [fake.accepted[m.to_email] for m in msgs] == [1, 0, 0, 1, 1]
 
 
-def test_unknown_message_stream_fails_items_without_suppressing(tmp_path, fake):
-    with transport(tmp_path, fake, message_stream="no-such-stream") as t:
-        results = t.send_batch(outgoing(2))
-    assert all(r.status is Status.FAILED and not r.suppress and r.code == "1235" for r in results)
+# -- defect 2: message streams are per server; the stream is checked before anything is sent ------
+
+def test_an_unknown_stream_is_a_clear_error_before_anything_is_sent(tmp_path, monkeypatch):
+    with FakePostmark(streams={"outbound": ("Transactional", "None"), "broadcasts": ("Broadcasts", "Postmark")}) as fake:
+        monkeypatch.setenv("POSTMARK_TOKEN", fake.token)
+        t = transport(tmp_path, fake)  # the default ID, "broadcast", is not this server's
+        with pytest.raises(ConfigError, match=r"\[postmark\] message_stream = 'broadcast': this Postmark server "
+                                              r"has no such message stream") as info:
+            t.open()
+    assert "broadcasts (Broadcasts), outbound (Transactional)" in str(info.value)
+    assert "message_stream" in info.value.hint
+    assert fake.calls == [], "nothing may be posted to a stream that does not exist"
+
+
+@pytest.mark.parametrize("stream, why", [("outbound", "a transactional stream"), ("inbound", "an inbound stream"),
+                                         ("old", "archived")])
+def test_a_stream_that_cannot_carry_a_newsletter_is_refused(tmp_path, monkeypatch, stream, why):
+    streams = {"outbound": ("Transactional", "None"), "inbound": ("Inbound", "None"), "old": ("Broadcasts", "Postmark")}
+    with FakePostmark(streams=streams) as fake:
+        fake.archived.add("old")
+        monkeypatch.setenv("POSTMARK_TOKEN", fake.token)
+        with pytest.raises(ConfigError, match=why):
+            transport(tmp_path, fake, message_stream=stream).open()
+    assert fake.calls == []
+
+
+def test_unsubscribes_managed_by_postmark_are_named_and_replace_digests_own(tmp_path, fake):
+    with transport(tmp_path, fake) as t:
+        (result,) = t.send_batch(outgoing(1))
+    assert result.status is Status.SENT
+    assert t.unsubscribes == "postmark" and "unsubscribes handled by Postmark" in t.describe()
+    (got,) = fake.delivered  # what the reader gets: Postmark's link, not digest's one-click endpoint
+    assert got.headers["List-Unsubscribe"].startswith("<https://pm.unsubscribe.example/")
+    assert "https://pm.unsubscribe.example/" in got.html
+
+
+def test_a_stream_whose_unsubscribes_you_manage_keeps_digests_headers(tmp_path, monkeypatch):
+    with FakePostmark(streams={"news": ("Broadcasts", "Custom")}) as fake:
+        monkeypatch.setenv("POSTMARK_TOKEN", fake.token)
+        with transport(tmp_path, fake, message_stream="news") as t:
+            t.send_batch(outgoing(1))
+    assert t.unsubscribes == "digest" and "unsubscribes handled by digest" in t.describe()
+    assert fake.delivered[0].headers["List-Unsubscribe"] == "<https://example.org/u?t=1>"
+
+
+def test_postmark_managed_unsubscribes_can_be_pulled_before_they_cost_a_406(tmp_path, fake):
+    fake.unsubscribe("reader1@example.org")
+    fake.unsubscribe("reader2@example.org", reason="HardBounce")
+    fake.unsubscribe("reader3@example.org", stream="outbound")  # another stream: not this newsletter's
+    with transport(tmp_path, fake) as t:
+        pulled = stream_suppressions(t)
+        assert [(s.address, s.reason) for s in pulled] == [("reader1@example.org", "unsubscribe"),
+                                                           ("reader2@example.org", "bounce")]
+        (later,) = t.send_batch(outgoing(1))
+    assert later.status is Status.FAILED and later.code == "406" and later.suppress
+
+
+def test_the_stream_check_uses_the_server_token(tmp_path, fake, monkeypatch):
+    monkeypatch.setenv("POSTMARK_TOKEN", "wrong")
+    with pytest.raises(TransportAuthError, match=r"\$POSTMARK_TOKEN.*HTTP 401 from GET .*/message-streams/broadcast"):
+        transport(tmp_path, fake).open()
 
 
 def test_whole_call_422_is_permanent_with_body(tmp_path, fake):
@@ -103,17 +170,62 @@ def _answer(items):
     return APIResponse(200, {}, json.dumps(items))
 
 
-def test_account_level_codes_stop_the_run_when_nothing_was_accepted(tmp_path, fake):
+# -- defect 1: a refusal about the sender or the account is not about the readers ------------------
+
+FROM_REFUSED = {"ErrorCode": 300, "Message": "Invalid 'From' address: 'news@example.org' is not a verified "
+                                             "sender signature."}
+
+
+@pytest.mark.parametrize("item, hint", [
+    (FROM_REFUSED, "sender signature"),
+    ({"ErrorCode": 300, "Message": "Error parsing 'Reply-To': Illegal email domain 'x' in address 'a@x'."},
+     "fix the message"),
+    ({"ErrorCode": 1235, "Message": "The message stream 'news' was not found."}, "message_stream"),
+    ({"ErrorCode": 400, "Message": "Sender signature not found"}, "sender signature"),
+    ({"ErrorCode": 401, "Message": "Sender signature not confirmed"}, "confirm"),
+    ({"ErrorCode": 405, "Message": "Not allowed to send"}, "account"),
+    ({"ErrorCode": 412, "Message": "Account is pending"}, "pending"),
+    ({"ErrorCode": 413, "Message": "Account may not send"}, "account"),
+])
+def test_account_level_codes_stop_the_run_with_everyone_pending(tmp_path, fake, item, hint):
     t = transport(tmp_path, fake)
-    msgs = outgoing(2)
-    req = build_request(msgs, t.config, "tok")
-    refused = [{"ErrorCode": 400, "Message": "Sender signature not found"}] * 2
-    with pytest.raises(PermanentTransportError, match="ErrorCode 400.*Sender signature not found"):
-        t.read_results(req, _answer(refused))
+    req = build_request(outgoing(2), t.config, "tok")
+    with pytest.raises(AccountRefusedError, match=f"ErrorCode {item['ErrorCode']}") as info:
+        t.read_results(req, _answer([item, item]))
+    assert isinstance(info.value, TransportAuthError), "the send loop stops and hands the batch back as pending"
+    assert hint in info.value.hint
+
+
+def test_a_bad_token_inside_a_batch_answer_names_the_variable(tmp_path, fake):
+    t = transport(tmp_path, fake)
+    req = build_request(outgoing(2), t.config, "tok")
     with pytest.raises(TransportAuthError, match="POSTMARK_TOKEN"):
         t.read_results(req, _answer([{"ErrorCode": 10, "Message": "Bad or missing API token"}] * 2))
-    mixed = [{"ErrorCode": 0, "Message": "OK", "MessageID": "m1"}, refused[0]]
-    assert [r.status for r in t.read_results(req, _answer(mixed))] == [Status.SENT, Status.FAILED]
+
+
+def test_an_account_level_code_beside_accepted_messages_fails_them_as_retryable(tmp_path, fake):
+    t = transport(tmp_path, fake)
+    req = build_request(outgoing(2), t.config, "tok")
+    sent, refused = t.read_results(req, _answer([{"ErrorCode": 0, "Message": "OK", "MessageID": "m1"}, FROM_REFUSED]))
+    assert sent.status is Status.SENT
+    assert refused.status is Status.FAILED and refused.retryable and not refused.suppress
+
+
+def test_an_unverified_sender_leaves_every_reader_pending_for_the_next_run(project, monkeypatch, capsys):
+    write_list(project / "list.csv", 12)
+    monkeypatch.setenv("DIGEST_UNSUBSCRIBE_KEYS", KEYS)
+    monkeypatch.setenv("DIGEST_SEND_BATCH_SIZE", "5")
+    with FakePostmark(senders=("verified.example",)) as fake:
+        monkeypatch.setenv("POSTMARK_TOKEN", fake.token)
+        with open(project / "digest.toml", "a", encoding="utf-8") as fh:
+            fh.write(f'\n[postmark]\nbase_url = "{fake.url}"\n')
+        code, out, err = run(capsys, "send", EXAMPLE_ISSUE, "--yes", "--to", "list.csv", "--transport", "postmark")
+        assert code != 0 and "is not a verified sender signature" in out + err
+        assert "sender signature" in out + err and fake.accepted == {}
+        fake.senders.add("example.org")  # the sender is verified in Postmark: the same command again
+        code, out, err = run(capsys, "send", EXAMPLE_ISSUE, "--yes", "--to", "list.csv", "--transport", "postmark")
+        assert code == 0, out + err
+    assert sorted(fake.accepted.values()) == [1] * 12, "nobody was marked failed by the refused run"
 
 
 def test_ok_but_inactive_message_means_suppressed(tmp_path, fake):
@@ -142,3 +254,27 @@ def test_names_with_punctuation_are_quoted(tmp_path, fake):
     assert result.status is Status.SENT
     assert b'"To": "\\"Doe, Jane\\" <reader1@example.org>"' in fake.calls[0].raw  # the exact bytes
     assert fake.delivered[0].to == [("Doe, Jane", "reader1@example.org")]
+
+
+# -- defect 6: batches sized by the bytes Postmark receives -------------------------------------------
+
+def test_batches_are_sized_by_the_bytes_json_sends_not_by_count_alone(tmp_path, fake):
+    # 100 messages of 100,000 "é": 200 kB of UTF-8 each, but 600 kB each as JSON sends it (\u00e9):
+    # 60 MB in one call of 100, over Postmark's 50 MB per call.
+    msgs = [dataclasses.replace(m, html=m.html + "é" * 100_000) for m in outgoing(100)]
+    with transport(tmp_path, fake) as t:
+        results = t.send_batch(msgs)
+    assert all(r.status is Status.SENT for r in results), {r.reason for r in results}
+    assert len(fake.calls) >= 2 and all(len(c.raw) <= MAX_CALL_BYTES for c in fake.calls)
+    assert sum(fake.accepted.values()) == 100
+
+
+def test_a_message_over_postmarks_per_message_limits_fails_alone_and_retryable(tmp_path, fake):
+    msgs = outgoing(3)
+    msgs[1] = dataclasses.replace(msgs[1], html="x" * 5_000_001)  # HtmlBody: 5 MB at most
+    with transport(tmp_path, fake) as t:
+        results = t.send_batch(msgs)
+    assert [r.status for r in results] == [Status.SENT, Status.FAILED, Status.SENT]
+    assert results[1].code == "too_large" and results[1].retryable and not results[1].suppress
+    assert "5 MB" in results[1].reason
+    assert all(len(c.payload) == 2 for c in fake.calls), "the oversized message is never posted"

@@ -107,3 +107,43 @@ def test_suppressed_address_is_accepted_as_sendgrid_does(tmp_path, fake):
     with transport(tmp_path, fake) as t:
         (result,) = t.send_batch([msg])
     assert result.status is Status.SENT  # SendGrid drops it later; bounces arrive by webhook
+
+
+# -- defect 6: a 400 on a personalizations.0.to field is not always about the address ---------------
+
+def _refuse(fake, field, message):
+    fake.then(400, {"errors": [{"field": field, "message": message, "help": None}]})
+
+
+@pytest.mark.parametrize("field, message", [
+    ("personalizations.0.to.0.email", "Does not contain a valid address."),
+    ("personalizations.0.to.0.email", "The email address is invalid."),
+])
+def test_a_400_saying_the_address_is_invalid_suppresses_it(tmp_path, fake, field, message):
+    _refuse(fake, field, message)
+    with transport(tmp_path, fake) as t:
+        (result,) = t.send_batch(outgoing(1))
+    assert result.status is Status.FAILED and result.suppress and message in result.reason
+
+
+@pytest.mark.parametrize("field, message", [
+    ("personalizations.0.to.0.name", "The to.name field is limited to 256 characters."),
+    ("personalizations.0.to.0.name", "Invalid type. Expected: string, given: integer."),
+])
+def test_a_400_about_the_readers_name_fails_the_reader_without_suppressing(tmp_path, fake, field, message):
+    _refuse(fake, field, message)
+    with transport(tmp_path, fake) as t:
+        (result,) = t.send_batch(outgoing(1))
+    assert result.status is Status.FAILED and not result.suppress and result.retryable
+    assert message in result.reason
+
+
+@pytest.mark.parametrize("field, message", [
+    ("personalizations.0.to", "The to parameter is required for all personalization objects."),
+    ("personalizations.0.to", "The to array is required for all personalization objects, and must have at "
+                              "least one email object with a valid email address."),
+])
+def test_a_400_about_the_to_list_itself_is_digests_fault_and_stops_the_batch(tmp_path, fake, field, message):
+    _refuse(fake, field, message)
+    with transport(tmp_path, fake) as t, pytest.raises(PermanentTransportError, match="HTTP 400"):
+        t.send_batch(outgoing(1))

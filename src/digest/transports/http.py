@@ -221,7 +221,7 @@ class HTTPTransport(Transport):
         sendable = [m for m, why in zip(messages, refusals) if why is None]
         sent = iter(self._send_calls(sendable) if sendable else [])
         return [next(sent) if why is None else
-                SendResult(m.recipient_id, Status.FAILED, code="unsupported_address", reason=why, retryable=True)
+                SendResult(m.recipient_id, Status.FAILED, code=why[0], reason=why[1], retryable=True)
                 for m, why in zip(messages, refusals)]
 
     def split(self, messages: Sequence[OutgoingMessage]) -> list[list[OutgoingMessage]]:
@@ -229,16 +229,17 @@ class HTTPTransport(Transport):
         step = max(1, self.max_batch)
         return [list(messages[i:i + step]) for i in range(0, len(messages), step)]
 
-    def cannot_deliver(self, msg: OutgoingMessage) -> str | None:
-        """Hook: why this provider cannot take this reader's message (None: it can). By default a
-        non-ASCII local part is refused unless the provider takes them (accepts_eai), and so is a
-        domain without an ASCII (IDNA) form."""
+    def cannot_deliver(self, msg: OutgoingMessage) -> tuple[str, str] | None:
+        """Hook: (code, reason) when this provider cannot take this reader's message, else None. By
+        default a non-ASCII local part is refused unless the provider takes them (accepts_eai), and
+        so is a domain without an ASCII (IDNA) form."""
         local, _, domain = header_safe(msg.to_email).rpartition("@")
         if not local.isascii() and not self.accepts_eai:
-            return (f"{self.label} cannot deliver to {msg.to_email}: its API does not take addresses with a "
-                    "non-ASCII local part (RFC 6531); the address may be fine, send to it through smtp")
+            return "unsupported_address", (
+                f"{self.label} cannot deliver to {msg.to_email}: its API does not take addresses with a "
+                "non-ASCII local part (RFC 6531); the address may be fine, send to it through smtp")
         if not domain.isascii() and idna_domain(domain) is None:
-            return f"{self.label} cannot deliver to {msg.to_email}: its domain has no ASCII (IDNA) form"
+            return "unsupported_address", f"{self.label} cannot deliver to {msg.to_email}: its domain has no ASCII (IDNA) form"
         return None
 
     def _send_calls(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:

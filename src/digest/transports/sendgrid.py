@@ -12,6 +12,7 @@ personalizations → 400 for the whole request" impossible by construction.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -91,6 +92,27 @@ def build_request(messages: Sequence[OutgoingMessage], cfg: SendGridSettings, to
         json=body)
 
 
+_INVALID = re.compile(r"\b(valid|invalid)\b", re.I)
+
+
+def about_reader(error: dict) -> str | None:
+    """Whether a 400 error is about the reader's address ("address"), their name ("name") or
+    neither (None: the request itself, digest's fault, the run stops).
+
+    The field alone does not tell: SendGrid has answered "Does not contain a valid address." on
+    personalizations.0.to.0.email when the name was at fault (Gig-o-Matic/GO3#549), and errors on
+    personalizations.0.to itself are about the list digest built. So the address counts only
+    when the field is the email itself and the message says it is not valid.
+    """
+    field = str(error.get("field") or "")
+    message = str(error.get("message") or "")
+    if re.fullmatch(r"personalizations\.0\.to\.\d+\.email", field) and _INVALID.search(message):
+        return "address"
+    if re.fullmatch(r"personalizations\.0\.to\.\d+\.name", field):
+        return "name"
+    return None
+
+
 def _errors(response: APIResponse) -> list[dict]:
     try:
         data = response.json()
@@ -123,11 +145,13 @@ class SendGridTransport(HTTPTransport):
                                provider_id=response.headers.get("X-Message-Id"), code=str(response.status))]
         if response.status == 400:
             errors = _errors(response)
-            fields = [str(e.get("field") or "") for e in errors]
-            if errors and all(f.startswith("personalizations.0.to") for f in fields):
+            kinds = {about_reader(e) for e in errors}
+            if errors and kinds <= {"address", "name"}:
                 reason = "; ".join(str(e.get("message", "")) for e in errors)
-                return [SendResult(m.recipient_id, Status.FAILED, code="400",
-                                   reason=f"SendGrid: {reason}", suppress=True)]
+                # Only a refused address is suppressed; a refused name is not the address's fault
+                # and may go out through another transport.
+                return [SendResult(m.recipient_id, Status.FAILED, code="400", reason=f"SendGrid: {reason}",
+                                   suppress=kinds == {"address"}, retryable=kinds != {"address"})]
         raise self.permanent(request, response,
                              "fix what the error names (sender identity, settings, message); "
                              "this message was not sent")
