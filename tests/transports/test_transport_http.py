@@ -193,6 +193,18 @@ def test_accepted_part_kept_when_a_later_call_fails(provider, fake, tmp_path):
     assert all(fake.accepted[m.to_email] == 0 for m in msgs[size:])
 
 
+def test_a_refusal_after_accepted_calls_keeps_their_results_and_defers_the_rest(provider, fake, tmp_path):
+    size = transport_class(provider).max_batch
+    msgs = outgoing(size * 2)
+    status = BAD_REQUEST[provider]
+    fake.script.extend([Scripted(None), Scripted(Reply(status, fake.error_body(status)))])  # call 2 refused
+    with make(provider, fake, tmp_path) as t:
+        results = t.send_batch(msgs)  # raising here would lose the accepted call's results
+    assert [r.status for r in results] == [Status.SENT] * size + [Status.DEFERRED] * size
+    assert results[-1].code == "not_attempted" and f"HTTP {status}" in results[-1].reason
+    assert all(fake.accepted[m.to_email] == 1 for m in msgs[:size])
+
+
 def test_dropped_connection_after_accepted_calls_defers_the_rest(provider, fake, tmp_path):
     size = transport_class(provider).max_batch
     msgs = outgoing(size * 2)
