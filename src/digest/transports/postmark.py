@@ -100,38 +100,38 @@ def build_item(m: OutgoingMessage, cfg: PostmarkSettings) -> dict:
     return item
 
 
-def build_request(messages: Sequence[OutgoingMessage], cfg: PostmarkSettings, token: str) -> APIRequest:
-    """The /email/batch call for up to 500 messages (pure: no network)."""
+def build_request(messages: Sequence[OutgoingMessage], cfg: PostmarkSettings, token: str,
+                  body: bytes | None = None) -> APIRequest:
+    """The /email/batch call for up to 500 messages (pure: no network); `body`: the same items
+    already serialised (item_json), so the transport encodes each message once."""
     if not 0 < len(messages) <= MAX_BATCH:
         raise ValueError(f"Postmark takes 1–{MAX_BATCH} messages per call, got {len(messages)}")
     return APIRequest(
         method="POST", url=f"{cfg.base_url}/email/batch", messages=tuple(messages),
         headers={"X-Postmark-Server-Token": token, "Accept": "application/json",
                  "Content-Type": "application/json"},
-        json=[build_item(m, cfg) for m in messages])
+        json=None if body is not None else [build_item(m, cfg) for m in messages], data=body)
 
 
-def json_size(item: dict) -> int:
-    """Bytes of `item` in the call body, serialised as requests serialises `json=` (ASCII-escaped)."""
-    return len(json.dumps(item, allow_nan=False))
+def item_json(item: dict) -> str:
+    """One item as it goes in the call body: JSON as requests writes `json=` (ASCII-escaped: its
+    length is its size in bytes, and what Postmark's 50 MB per call counts)."""
+    return json.dumps(item, allow_nan=False)
 
 
-def split_by_size(messages: Sequence[OutgoingMessage], cfg: PostmarkSettings,
-                  limit: int = MAX_CALL_BYTES) -> list[list[OutgoingMessage]]:
-    """Calls of at most 500 messages and `limit` bytes of JSON each, in order (pure)."""
-    chunks: list[list[OutgoingMessage]] = []
-    current: list[OutgoingMessage] = []
-    used = 2  # the array's brackets
-    for m in messages:
-        size = json_size(build_item(m, cfg))
-        if current and (len(current) == MAX_BATCH or used + 2 + size > limit):
-            chunks.append(current)
-            current, used = [], 2
-        used += size + (2 if current else 0)  # ", " between items
-        current.append(m)
-    if current:
-        chunks.append(current)
-    return chunks
+def pack(sizes: Sequence[int], limit: int = MAX_CALL_BYTES, count: int = MAX_BATCH) -> list[tuple[int, int]]:
+    """(start, end) of consecutive calls of at most `count` items and `limit` bytes of JSON array
+    ("[" item ", " item … "]") each (pure)."""
+    calls: list[tuple[int, int]] = []
+    start, used = 0, 2  # the array's brackets
+    for i, size in enumerate(sizes):
+        if i > start and (i - start >= count or used + 2 + size > limit):
+            calls.append((start, i))
+            start, used = i, 2
+        used += size + (2 if i > start else 0)  # ", " between items
+    if sizes:
+        calls.append((start, len(sizes)))
+    return calls
 
 
 def too_large(m: OutgoingMessage, cfg: PostmarkSettings) -> str | None:
@@ -140,7 +140,7 @@ def too_large(m: OutgoingMessage, cfg: PostmarkSettings) -> str | None:
         if len(body) * 4 > MAX_BODY_BYTES and len(body.encode()) > MAX_BODY_BYTES:  # 4: most UTF-8 bytes a char takes
             return f"Postmark takes at most 5 MB of {part}; this message has {len(body.encode()) / 1e6:.1f} MB"
     raw = len(m.html) + len(m.text)
-    if raw * _JSON_INFLATION > MAX_MESSAGE_BYTES and json_size(build_item(m, cfg)) > MAX_MESSAGE_BYTES:
+    if raw * _JSON_INFLATION > MAX_MESSAGE_BYTES and len(item_json(build_item(m, cfg))) > MAX_MESSAGE_BYTES:
         return "Postmark takes messages of at most 10 MB; this one is larger"
     return None
 
@@ -200,6 +200,10 @@ class PostmarkTransport(HTTPTransport):
     request_builder = staticmethod(build_request)
     unsubscribes: str | None = None  # after open(): "postmark" or "digest" (who handles the stream's)
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._parts: dict[int, str] = {}  # id(message) → its serialised item, from split() to build_request()
+
     def describe(self) -> str:
         """Endpoint, message stream and, once open, who handles its unsubscribes."""
         who = f", unsubscribes handled by {self.unsubscribes.title() if self.unsubscribes == 'postmark' else 'digest'}" \
@@ -214,8 +218,15 @@ class PostmarkTransport(HTTPTransport):
             self.unsubscribes = check_stream(self)
 
     def split(self, messages: Sequence[OutgoingMessage]) -> list[list[OutgoingMessage]]:
-        """Calls of at most 500 messages and 50 MB of JSON each."""
-        return split_by_size(messages, self.config)
+        """Calls of at most 500 messages and 50 MB of JSON each (each message serialised once)."""
+        parts = [item_json(build_item(m, self.config)) for m in messages]
+        self._parts = {id(m): part for m, part in zip(messages, parts)}
+        return [list(messages[a:b]) for a, b in pack([len(p) for p in parts], count=max(1, self.max_batch))]
+
+    def build_request(self, messages: Sequence[OutgoingMessage]) -> APIRequest:
+        """The call for one of split()'s chunks, from the items it already serialised."""
+        parts = [self._parts.pop(id(m), None) or item_json(build_item(m, self.config)) for m in messages]
+        return build_request(messages, self.config, self.token, ("[" + ", ".join(parts) + "]").encode("ascii"))
 
     def cannot_deliver(self, msg: OutgoingMessage) -> tuple[str, str] | None:
         """The shared address rules, then Postmark's size limits per message."""
