@@ -25,7 +25,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 ISSUE = REPO / "issues" / "2023-12-learning-innovation-highlights.yaml"
-BENCH_KEYS = "k1:" + "b" * 43  # a fixed key: signing cost is part of personalising
+BENCH_KEYS = "k1:Tq8fWz3LmR0vYc6NpX2hJs9KdG4bE7aU1oIyV5tQnMe"  # a fixed key: signing cost is part of personalising
 NAMES = ["Ann de Vries", "Zoë Ångström", "王小明", "Kwame Mensah", "Fatima Zahra El Idrissi", "Bob",
          "José Álvarez", "", "Ngozi Okonkwo-Adeyemi", "Priya Raman"]
 

@@ -35,7 +35,7 @@ import smtp_raw  # noqa: E402  (bench/smtp_raw.py: smtp-sink and the raw smtplib
 
 REPO = Path(__file__).resolve().parent.parent
 ISSUE = "2023-12-learning-innovation-highlights"
-KEYS = "k1:bench-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+KEYS = "k1:Vb2Nq7XcL4pZr9Td1Hs6Wm3Fk8Jg0Ye5Ua_Ri-Ox2Ql"
 SUMMARY_RATE = re.compile(r"duration\s+([\d.]+) s \(([\d,]+) messages/s\)")
 
 

@@ -8,10 +8,10 @@ import pytest
 
 from digest.config import load_settings
 from digest.errors import ConfigError
-from digest.audience.tokens import DEV_KID, KeyRing, TokenError
+from digest.audience.tokens import DEV_KID, DEV_SECRET, KeyRing, TokenError
 
-K1 = "k1:" + "s" * 43
-K2 = "k2:" + "t" * 43
+K1 = "k1:bn7IWq1aSdrgHIDxwfs0nqQB1JcTlIhZZNIu8yz2sRs"  # test keys, made like the docs say
+K2 = "k2:f7xHXOxh8TGfFTXsJYxRGMOE3KI63qg9Hihwi8zeZKM"
 NL = "innovation-hub.example.org"
 
 
@@ -74,7 +74,7 @@ def test_rotation_new_key_signs_old_key_still_verifies():
 
 
 def test_same_kid_with_another_secret_is_rejected():
-    token = ring("k1:" + "x" * 43).sign(NL, "ann@example.org")
+    token = ring("k1:grDnrkGjF3x8JP-gl1tl4I2HE8VYD32gNpuZOWepDKU").sign(NL, "ann@example.org")
     with pytest.raises(TokenError, match="signature does not match"):
         ring().verify(token)
 
@@ -162,3 +162,40 @@ def test_key_ring_from_settings_uses_keys_env(tmp_path):
     assert r.signing_kid == "k2"
     with pytest.raises(ConfigError, match="NEWS_KEYS is not set"):
         KeyRing.for_settings(settings, {})
+
+
+# --- keys that are public or guessable ---------------------------------------------------------
+
+@pytest.mark.parametrize("value, fragment", [
+    (f"{K1},dev2:{DEV_SECRET.decode()}", "key 'dev2' is the public development key"),
+    (f"{K1},dev:{DEV_SECRET.decode()}", "key 'dev' is the public development key"),
+    ("dev:i5ZgT4aPzsQZkU1mXD78PmMcWH4oGVLAc_WrUnF0kJo", "key id 'dev' is kept for the public development key"),
+    ("k1:IlHtt9WObiDxwigKZ4A23CgqP2i5CBsesNukJCcS72A", "key 'k1' is the example printed in digest's documentation"),
+    ("k1:aaaaaaaaaaaaaaaa", "the secret of key 'k1' is too easy to guess"),
+    ("k1:abcdefghijklmnopqrstuvwxyz", "the secret of key 'k1' is too easy to guess"),
+    ("k1:0123456789012345678901234", "the secret of key 'k1' is too easy to guess"),
+    ("k1:abababababababababababab", "the secret of key 'k1' is too easy to guess"),
+])
+def test_public_or_weak_keys_are_refused_with_how_to_make_one(value, fragment):
+    with pytest.raises(ConfigError) as info:
+        ring(value)
+    text = str(info.value)
+    assert fragment in text
+    assert "secrets.token_urlsafe(32)" in text  # how to generate a real one
+    for entry in value.split(","):
+        assert entry.partition(":")[2] not in text
+
+
+def test_a_forged_dev_token_does_not_verify_against_a_ring_that_tried_to_hold_the_dev_key():
+    forged = KeyRing.from_env("K", {}, allow_dev_key=True).sign(NL, "victim@example.org")
+    with pytest.raises(ConfigError):
+        ring(f"{K1},dev:{DEV_SECRET.decode()}")
+    with pytest.raises(TokenError, match="unknown key id 'dev'"):
+        ring().verify(forged)
+
+
+def test_generated_keys_are_accepted():
+    import secrets
+
+    for _ in range(200):  # token_urlsafe(16) is the shortest key worth having: 128 bits
+        ring(f"k1:{secrets.token_urlsafe(16)},k2:{secrets.token_urlsafe(32)},k3:{secrets.token_hex(16)}")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from digest.cli import main
 
-KEYS = "k1:test-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+KEYS = "k1:i5ZgT4aPzsQZkU1mXD78PmMcWH4oGVLAc_WrUnF0kJo"  # a test key, made like the docs say
 
 
 def write_list(path: Path, n: int, *, extra_rows=()) -> list[str]:

@@ -35,7 +35,7 @@ from tests.helpers.clock import at
 from tests.helpers.project import EXAMPLE_ISSUE
 
 AMS = ZoneInfo("Europe/Amsterdam")
-KEYS = "k1:" + "s" * 40
+KEYS = "k1:hGMyZjEaI80qo8IQ5TXr2aaPPG2WErYXVz6OcNcuX-A"
 SLUG = "2024-01-scheduled"
 READERS = 30
 

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 SLUG = "2024-01-scheduled"
 READERS = 40
-KEYS = "k1:" + "p" * 40
+KEYS = "k1:UlsHjDZhFe2eJbhp5e5rHWSHuRG6kEB37KBVhJ0Aadc"
 BUSY = "another `digest send --due` run is in progress"
 
 

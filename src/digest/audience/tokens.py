@@ -11,8 +11,10 @@ keep working after a key rotation (keep the old `kid:secret` pair in the ring, p
 from __future__ import annotations
 
 import base64
+import collections
 import hashlib
 import hmac
+import math
 import os
 import re
 from typing import Mapping
@@ -26,6 +28,11 @@ MIN_SECRET_CHARS = 16
 DEV_KID = "dev"
 # Fixed and public on purpose: only for local builds / the outbox transport, never for real sends.
 DEV_SECRET = b"digest-development-key--not-secret--do-not-use-for-sending"
+# Secrets anyone can read: the development key and the example the documentation prints. A token
+# signed with one of them is a forgery anybody can make.
+PUBLISHED_SECRETS = {DEV_SECRET: "the public development key",
+                     b"IlHtt9WObiDxwigKZ4A23CgqP2i5CBsesNukJCcS72A": "the example printed in digest's documentation"}
+MIN_SECRET_BITS = 64  # estimated from the characters' spread; token_urlsafe(16) gives ~90
 GENERATE_HINT = ("""generate one with: python -c "import secrets; print('k1:' + secrets.token_urlsafe(32))" """
                  "and export {var}=<that output> (rotate: put the new kid:secret first, keep the old ones after it)")
 _CONTEXT = b"digest-unsubscribe-v1"
@@ -87,6 +94,7 @@ class KeyRing:
                 raise ConfigError(
                     f"environment variable {source}: the secret of key '{kid}' is shorter than "
                     f"{MIN_SECRET_CHARS} characters", GENERATE_HINT.format(var=source))
+            _refuse_public_or_weak(kid, secret, source)
             if kid in dict(keys):
                 raise ConfigError(f"environment variable {source}: key id '{kid}' appears twice",
                                   "give each key its own id")
@@ -149,6 +157,29 @@ class KeyRing:
         if newsletter_id is not None and nl != newsletter_id:
             raise TokenError(f"unsubscribe token is for newsletter {nl!r}, not {newsletter_id!r}")
         return nl, email
+
+
+def _refuse_public_or_weak(kid: str, secret: str, source: str) -> None:
+    """A ConfigError for a secret others know or can guess (never quoting it)."""
+    hint = GENERATE_HINT.format(var=source)
+    known = PUBLISHED_SECRETS.get(secret.encode("utf-8"))
+    if known:
+        raise ConfigError(f"environment variable {source}: key '{kid}' is {known}: anyone can sign "
+                          "unsubscribe links with it", hint)
+    if kid == DEV_KID:
+        raise ConfigError(f"environment variable {source}: the key id '{DEV_KID}' is kept for the public "
+                          "development key; a real key ring never holds it", hint)
+    if _guessable(secret):
+        raise ConfigError(f"environment variable {source}: the secret of key '{kid}' is too easy to guess "
+                          "(repeated or consecutive characters)", hint)
+
+
+def _guessable(secret: str) -> bool:
+    """True for 'aaaa…', 'abcd…', '0123…', 'abab…': little spread, or mostly steps of one."""
+    counts = collections.Counter(secret)
+    bits = -sum(n * math.log2(n / len(secret)) for n in counts.values())  # Shannon estimate, whole secret
+    steps = sum(1 for a, b in zip(secret, secret[1:]) if abs(ord(a) - ord(b)) <= 1)
+    return bits < MIN_SECRET_BITS or steps > (len(secret) - 1) / 2
 
 
 def address_from_token(settings, token: str) -> str:
