@@ -100,7 +100,9 @@ class SendSettings:
     retries: int = setting(3, "In-run retries of deferred messages (exponential backoff with jitter).")
     retry_base_delay: float = setting(1.0, "First backoff delay in seconds; it doubles on each retry.")
     retry_max_delay: float = setting(60.0, "Longest backoff delay in seconds.")
-    max_consecutive_failures: int = setting(25, "Stop (pause) the run, resumable, after this many failures in a row.")
+    max_consecutive_failures: int = setting(25, "Stop (pause) the run, resumable, after this many failures in a row "
+                                            "(refusals, and deferrals whose in-run retries are used up; a deferral "
+                                            "the run still retries, e.g. greylisting, does not count); 0 = never.")
     test_subject_prefix: str = setting("[TEST] ", "Put before the subject of `digest send --test` messages.")
     bounce_address: str | None = setting(None, "Optional envelope sender (MAIL FROM / return path); default: the "
                                          "From address.")
