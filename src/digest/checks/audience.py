@@ -16,7 +16,7 @@ from digest.checks.findings import CheckReport
 from digest.checks.markup import SAFE_SCHEMES, check_size
 from digest.compose.slots import TEMPLATE_SYNTAX_RE
 from digest.delivery.mime import build_mime
-from digest.errors import MergeError
+from digest.errors import DigestError, MergeError
 
 if TYPE_CHECKING:  # pragma: no cover
     from digest.audience.subscribers import Subscriber
@@ -50,7 +50,8 @@ class _Scan:
 
     recipients: int = 0
     suppressed: int = 0
-    missing: _Tally = field(default_factory=_Tally)
+    missing: list[tuple[int, str, str]] = field(default_factory=list)  # (line, address, field): first ones
+    missing_count: dict[str, int] = field(default_factory=dict)          # field → rows without a value
     unsafe: _Tally = field(default_factory=_Tally)
     largest: int = 0                      # HTML bytes of the largest reader's copy
     largest_reader: "Subscriber | None" = None
@@ -72,8 +73,11 @@ def check_list(report: CheckReport, issue: "Issue", settings: "Settings", person
     report.recipients = scan.recipients
     _report_list(report, issue, settings, listed, scan, name, tags)
     if scan.largest_reader is not None:
-        mime = build_mime(personalizer.message_for(scan.largest_reader, 0))  # one build: the whole message
-        check_size(report, scan.largest, len(mime), scan.largest_reader.email)
+        try:  # one build: the whole message of the largest reader
+            message_bytes = len(build_mime(personalizer.message_for(scan.largest_reader, 0)))
+        except DigestError:
+            message_bytes = 0  # this reader's message cannot be built: the send reports it for that row
+        check_size(report, scan.largest, message_bytes, scan.largest_reader.email)
     return listed
 
 
@@ -81,8 +85,11 @@ def _check_reader(scan: _Scan, personalizer: "Personalizer", sub: "Subscriber", 
     try:
         values = personalizer.values_for(sub)
     except MergeError as exc:
-        field_name = re.search(r"merge field '([^']+)'", exc.message)
-        scan.missing.add(sub.line, f"({sub.email}: no {field_name.group(1) if field_name else 'value'})")
+        found = re.search(r"merge field '([^']+)'", exc.message)
+        name = found.group(1) if found else "?"
+        scan.missing_count[name] = scan.missing_count.get(name, 0) + 1
+        if len(scan.missing) < 50:
+            scan.missing.append((sub.line, sub.email, name))
         return
     for name in personalizer.needed:
         value = values[name]
@@ -124,9 +131,13 @@ def _report_list(report: CheckReport, issue: "Issue", settings: "Settings", list
         report.add("audience-empty", f"nobody in {name} would receive the issue ("
                    + ", ".join(w for w in why if w) + ").", audience_where or name,
                    "check the issue's audience tags and the suppression list (digest suppress list)")
-    if scan.missing.count:
-        report.add("merge-missing-value", f"{scan.missing.count} reader(s) have no value for a merge field "
-                   f"without a default: {scan.missing.lines(name)}.", name,
+    # A field that is no column at all is reported once, at the issue line (merge-unknown-field).
+    count = sum(n for f, n in scan.missing_count.items() if f in listed.columns)
+    if count:
+        rows = "; ".join([f"{name}:{line} ({email}: no {f})" for line, email, f in scan.missing
+                          if f in listed.columns][:SHOW])
+        report.add("merge-missing-value", f"{count} reader(s) have no value for a merge field without a "
+                   f"default: {rows}.", name,
                    "fill the column, write {{ field | default(\"…\") }} in the issue, or add [merge] defaults")
     if scan.unsafe.count:
         report.add("merge-unsafe-value", f"{scan.unsafe.count} reader(s) have values that would break their "

@@ -50,10 +50,18 @@ def issue_texts(issue: "Issue") -> list[tuple[str, str]]:
 
 
 def where_in_issue(issue: "Issue", settings: "Settings", key: str, text: str = "", offset: int = 0) -> str:
-    """'issues/x.yaml:12' for a position inside a field (a block of several lines starts below its key)."""
+    """'issues/x.yaml:12' for a position inside a field: the file line holding it, at or below the key's."""
     line = issue.line_of(key)
-    if "\n" in text:
-        line += 1 + text.count("\n", 0, offset)
+    needle = text[offset:offset + 40].split("\n", 1)[0].strip() if text else ""
+    if needle:
+        try:
+            lines = issue.path.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            lines = []
+        for number in range(line, min(len(lines), line + 2000) + 1):
+            if needle in lines[number - 1]:
+                line = number
+                break
     return f"{shown(issue.path, settings)}:{line}"
 
 

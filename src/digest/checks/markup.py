@@ -61,8 +61,8 @@ def elements(html: str) -> _Elements:
     return parser
 
 
-def check_images(report: CheckReport, issue: "Issue", settings: "Settings", parsed: _Elements) -> None:
-    """Image files exist, every <img> has alt text, an absolute https URL and pixel width and height."""
+def check_image_files(report: CheckReport, issue: "Issue", settings: "Settings") -> None:
+    """Every local image file the issue names exists (checked before rendering, which needs them)."""
     for key, image in [("header_image", issue.header_image),
                        *((f"sections[{i}].image", s.image) for i, s in enumerate(issue.sections))]:
         for attr in ("src", "dark_src"):
@@ -73,6 +73,10 @@ def check_images(report: CheckReport, issue: "Issue", settings: "Settings", pars
                     report.add("image-missing-file", f"image file {shown(path, settings)} does not exist.",
                                where_in_issue(issue, settings, f"{key}.{attr}"),
                                "fix the path: it is relative to the issue file")
+
+
+def check_images(report: CheckReport, issue: "Issue", settings: "Settings", parsed: _Elements) -> None:
+    """Every <img> has alt text, an absolute https URL and pixel width and height."""
     for img in parsed.images:
         src = unescape(img.get("src", ""))
         where = _where_src(issue, settings, src)
@@ -84,10 +88,12 @@ def check_images(report: CheckReport, issue: "Issue", settings: "Settings", pars
         elif not src.startswith(("https://", "cid:")):
             report.add("image-not-absolute", f"the image URL {src!r} is not absolute.", where,
                        "set [newsletter] assets_url to the https address the images are published at")
-        if not img.get("width", "").isdigit() or not img.get("height", "").isdigit():
-            report.add("image-no-size", f"the image {src} has no pixel width and height attributes "
-                       f"(width={img.get('width')!r}, height={img.get('height')!r}).", where,
-                       "give the image a local file digest can measure, or a width: in the issue file")
+        if not img.get("width", "").isdigit():
+            report.add("image-no-size", f"the image {src} has no pixel width (width={img.get('width')!r}).",
+                       where, "give the image a width: in the issue file, or fix the template")
+        elif not img.get("height", "").isdigit():
+            report.add("image-no-height", f"the image {src} has no pixel height (height={img.get('height')!r}).",
+                       where, "use a local image file: digest measures it and writes the height Outlook needs")
 
 
 def _where_src(issue: "Issue", settings: "Settings", url: str) -> str:

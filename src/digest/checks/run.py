@@ -14,6 +14,7 @@ from digest.checks.content import check_fields, check_merge_syntax
 from digest.checks.findings import CheckReport
 from digest.checks.markup import (
     check_compliance,
+    check_image_files,
     check_images,
     check_links,
     check_size,
@@ -90,6 +91,10 @@ def check_issue(settings: "Settings", issue_ref: str, *, list_path: Path | None 
     from digest.delivery.personalize import Personalizer
 
     issue = load_issue(find_issue(settings, issue_ref))
+    missing = CheckReport(slug=issue.slug)
+    check_image_files(missing, issue, settings)
+    if missing.findings:
+        return missing  # it cannot render: these come first, with their lines
     rendered = render_issue(issue, settings)
     path = list_path or settings.path("subscribers")
     personalizer = Personalizer(rendered, settings, KeyRing.for_settings(settings, allow_dev_key=True), source=path)

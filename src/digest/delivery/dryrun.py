@@ -10,7 +10,15 @@ from digest.delivery.audience import AudienceCounts, subscriber_from_row
 from digest.delivery.mime import build_mime
 from digest.errors import DigestError, LedgerError
 from digest.store.ledger import Ledger, ledger_path
-from digest.store.rows import DEFERRED, FAILED, PENDING, SENDING, SENT, RecipientRow, SendRow
+from digest.store.rows import (
+    DEFERRED,
+    FAILED,
+    PENDING,
+    SENDING,
+    SENT,
+    RecipientRow,
+    SendRow,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from digest.delivery.job import SendJob
@@ -57,7 +65,8 @@ def dry_run(job: "SendJob") -> DryRun:
                 ledger_counts = ledger.counts(send.id)
     transport = _describe_transport(job)
     first = None
-    for row in job.audience(suppressed, counts):  # the whole list: every count, one sample
+    # check=False: a row without a merge value is counted here and named by the pre-send checks.
+    for row in job.audience(suppressed, counts, check=False):  # the whole list: every count, one sample
         first = first or row
     preview = DryRun(slug=job.slug, subject=job.issue.subject, from_addr=job.personalizer.from_addr,
                      transport=transport, list_path=job.list_path, tags=job.tags, counts=counts,
@@ -65,8 +74,11 @@ def dry_run(job: "SendJob") -> DryRun:
     if first is not None:
         row = RecipientRow(id=0, key=first[0], email=first[1], name=first[2], fields=first[3],
                            tags=first[4], line=first[5])
-        msg = job.personalizer.message_for(subscriber_from_row(row), 0)
-        preview.sample, preview.sample_to = build_mime(msg), msg.to_email
+        try:
+            msg = job.personalizer.message_for(subscriber_from_row(row), 0)
+            preview.sample, preview.sample_to = build_mime(msg), msg.to_email
+        except DigestError as exc:
+            preview.notes.append(f"no sample message: {exc.message}")
     if send is not None and ledger_counts is not None:
         preview.already_sent = ledger_counts[SENT]
         preview.to_send = ledger_counts[PENDING] + ledger_counts[SENDING] + ledger_counts[DEFERRED]
