@@ -296,12 +296,29 @@ def settings_reference() -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
+def checks_reference() -> str:
+    """The pre-send checks' codes (Markdown), from digest.checks.findings.CODES."""
+    from digest.checks.findings import CODES
+
+    lines = [GENERATED, "", "# Pre-send check codes", "",
+             "Every finding `digest check` (and `build`, the preview, the dry run, `send`, `send --due`) can "
+             "report, generated from the code. **error**: stops every send, cannot be accepted. **warning**: "
+             "stops `digest send --yes` and `--due` until accepted (`--accept-warnings`, the issue's "
+             "`accept_warnings: [code, …]`, or `[send] accept_warnings`). **note**: shown only. How to read "
+             "and fix them: [Sending → Pre-send checks](../guide/sending.md#pre-send-checks).", "",
+             "| code | level | what it means |", "| --- | --- | --- |"]
+    for code, (level, meaning) in CODES.items():
+        lines.append(f"| `{code}` | {level} | {meaning} |")
+    return "\n".join(lines) + "\n"
+
+
 def write(docs: Path = DOCS) -> list[Path]:
-    """Write docs/reference/cli.md and settings.md; return the paths written."""
+    """Write docs/reference/cli.md, settings.md and checks.md; return the paths written."""
     out = docs / "reference"
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, text in (("cli.md", cli_reference()), ("settings.md", settings_reference())):
+    for name, text in (("cli.md", cli_reference()), ("settings.md", settings_reference()),
+                       ("checks.md", checks_reference())):
         path = out / name
         path.write_text(text, encoding="utf-8")
         written.append(path)
