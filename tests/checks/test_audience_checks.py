@@ -94,3 +94,14 @@ def test_the_ledger_never_records_an_empty_audience_even_without_the_checks(proj
     with pytest.raises(CheckError, match="nobody in .* would receive the issue"):
         SendJob(settings, EXAMPLE_ISSUE).run(RunOptions.from_settings(settings.send))
     assert _sends(project) == []
+
+
+def test_after_a_refused_empty_send_fixing_the_issue_is_enough(project):
+    # Nothing was recorded, so the corrected issue starts a new send: no --resume-changed needed.
+    path = edit_issue(project, "date: 2023-12-21\n", "date: 2023-12-21\naudience: [member]\n")
+    assert run("send", EXAMPLE_ISSUE, "--yes")[0] == 1
+    path.write_text(path.read_text(encoding="utf-8").replace("audience: [member]", "audience: [members]"),
+                    encoding="utf-8")
+    code, out, err = run("send", EXAMPLE_ISSUE, "--yes")
+    assert code == 0, err
+    assert "Sending '2023-12-learning-innovation-highlights' via outbox (1 connection): 7 to send" in out  # the 7 members
