@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -29,19 +30,30 @@ def idna_domain(domain: str) -> str | None:
 
 
 def address_key(email: str) -> str:
-    """Case-insensitive key for an address: local part casefolded, domain as lowercase ASCII (IDNA).
+    """Case-insensitive key for an address: local part NFC and lower-cased, domain as lowercase ASCII (IDNA).
 
-    'Ann@Example.ORG' and 'ann@example.org' share a key; so do 'x@bücher.de' and 'x@xn--bcher-kva.de'.
+    'Ann@Example.ORG' and 'ann@example.org' share a key; so do 'x@bücher.de' and 'x@xn--bcher-kva.de',
+    and 'zoë' composed or not. Lower-casing (not casefolding) keeps distinct mailboxes apart:
+    casefold() makes 'straße' 'strasse' and 'ﬀ' 'ff', which are other people's addresses.
     """
+    return _key(email, lambda local: unicodedata.normalize("NFC", local).lower())
+
+
+def casefold_address_key(email: str) -> str:
+    """The key before it kept 'straße@' and 'strasse@' apart: only to verify tokens signed with it."""
+    return _key(email, str.casefold)
+
+
+def _key(email: str, fold) -> str:
     email = email.strip()
     local, sep, domain = email.rpartition("@")
     if not sep:
-        return email.casefold()
+        return fold(email)
     domain = domain.strip().rstrip(".").lower()
     if not domain.isascii():
         # Not a valid IDN: keep it as typed; validation reports it elsewhere.
         domain = idna_domain(domain) or domain
-    return f"{local.casefold()}@{domain}"
+    return f"{fold(local)}@{domain}"
 
 
 _ATEXT = r"A-Za-z0-9_!#$%&'*+\-/=?^`{|}~"

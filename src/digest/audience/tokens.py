@@ -19,7 +19,7 @@ import os
 import re
 from typing import Mapping
 
-from digest.addresses import address_key
+from digest.addresses import address_key, casefold_address_key
 from digest.errors import ConfigError, DigestError
 
 DEFAULT_ENV = "DIGEST_UNSUBSCRIBE_KEYS"
@@ -122,16 +122,27 @@ class KeyRing:
         return cls.from_env(settings.unsubscribe.keys_env, env, allow_dev_key=allow_dev_key)
 
     @staticmethod
-    def _mac(secret: bytes, newsletter_id: str, email: str) -> bytes:
-        message = b"\0".join((_CONTEXT, newsletter_id.encode("utf-8"), address_key(email).encode("utf-8")))
+    def _mac(secret: bytes, newsletter_id: str, key: str) -> bytes:
+        message = b"\0".join((_CONTEXT, newsletter_id.encode("utf-8"), key.encode("utf-8")))
         return hmac.new(secret, message, hashlib.sha256).digest()[:MAC_BYTES]
+
+    def _signed(self, mac: bytes, secret: bytes, newsletter_id: str, email: str) -> bool:
+        """Whether `mac` signs (newsletter, address): by its key, or by the casefolded key that tokens
+        issued before carry (only where the two differ: 'ß', 'ﬀ', final sigma …)."""
+        if len(mac) != MAC_BYTES:
+            return False
+        key = address_key(email)
+        if hmac.compare_digest(mac, self._mac(secret, newsletter_id, key)):
+            return True
+        old = casefold_address_key(email)
+        return old != key and hmac.compare_digest(mac, self._mac(secret, newsletter_id, old))
 
     def sign(self, newsletter_id: str, email: str) -> str:
         """A URL-safe token for (newsletter, address), signed with the first key."""
         if not newsletter_id or "\0" in newsletter_id or "\0" in email or "@" not in email:
             raise TokenError(f"cannot sign an unsubscribe token for newsletter {newsletter_id!r}, "
                              f"address {email!r}")
-        mac = self._mac(self.keys[self.signing_kid], newsletter_id, email)
+        mac = self._mac(self.keys[self.signing_kid], newsletter_id, address_key(email))
         return ".".join((self.signing_kid, _b64(newsletter_id.encode("utf-8")),
                          _b64(email.encode("utf-8")), _b64(mac)))
 
@@ -152,7 +163,7 @@ class KeyRing:
         except UnicodeDecodeError:
             raise TokenError("unsubscribe token is malformed: a field is not UTF-8 text") from None
         mac = _unb64(mac_b64, "signature")
-        if len(mac) != MAC_BYTES or not hmac.compare_digest(mac, self._mac(self.keys[kid], nl, email)):
+        if not self._signed(mac, self.keys[kid], nl, email):
             raise TokenError("unsubscribe token signature does not match (altered, or signed with another secret)")
         if newsletter_id is not None and nl != newsletter_id:
             raise TokenError(f"unsubscribe token is for newsletter {nl!r}, not {newsletter_id!r}")

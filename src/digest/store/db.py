@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 from typing import Sequence
 
+from digest.addresses import address_key
 from digest.errors import LedgerError
 from digest.store.schema import MIGRATIONS, READABLE_FROM, split_sql
 
@@ -33,6 +34,7 @@ class Database:
                 # cost with 50-message batches: ~10-15 µs per message.
                 self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.create_function("digest_address_key", 1, address_key, deterministic=True)
             self._migrate()
         except sqlite3.Error as exc:
             self._db.close()
@@ -54,7 +56,7 @@ class Database:
         return LedgerError(f"ledger {self.path}: {doing}: {text}", hint)
 
     def _migrate(self) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        version = self.version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):
             raise LedgerError(f"ledger {self.path} has schema version {version}, newer than this digest "
                               f"understands ({len(MIGRATIONS)}).", "upgrade digest")
@@ -72,6 +74,7 @@ class Database:
                     self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version={number + 1}")
                 self._db.execute("COMMIT")
+                self.version = number + 1
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise

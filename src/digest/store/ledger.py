@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 from digest.addresses import address_key
 from digest.clock import iso_stamp, now_iso
 from digest.store.db import Database
+from digest.store.schema import REKEYED_FROM
 from digest.store.rows import (
     PENDING,
     RECIPIENT_STATES,
@@ -94,6 +95,8 @@ class Ledger(Database):
 
     def suppressed_keys(self) -> set[str]:
         """Every suppressed address_key (loaded once per send; a few MB even for 100,000 keys)."""
+        if self.version < REKEYED_FROM:  # read-only, not upgraded yet: the stored keys are casefolded
+            return {address_key(row[0]) for row in self._read("SELECT email FROM suppressions")}
         return {row[0] for row in self._read("SELECT key FROM suppressions")}
 
     def iter_suppressions(self) -> Iterator[tuple[str, str, str, str]]:

@@ -63,7 +63,16 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at  TEXT NOT NULL
     );
     """,
+    """
+    -- Address keys fold case without merging mailboxes ('straße@' and 'strasse@' were one key):
+    -- every stored key is made again from its address (digest_address_key is digest.addresses.
+    -- address_key, registered on the connection). OR IGNORE: a clash keeps the row's old key.
+    UPDATE OR IGNORE suppressions SET key = digest_address_key(email) WHERE key <> digest_address_key(email);
+    UPDATE OR IGNORE recipients SET key = digest_address_key(email) WHERE key <> digest_address_key(email);
+    """,
 )
+# The first version whose keys are address_key's (before: casefolded; readers recompute them).
+REKEYED_FROM = 3
 
 # The oldest schema a read-only open can use: later migrations only add tables, which the readers
 # look for before using, so `digest status` works on a ledger no send has upgraded yet.
