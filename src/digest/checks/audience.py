@@ -109,6 +109,19 @@ def _escape(value: str) -> str:
 def _report_list(report: CheckReport, issue: "Issue", settings: "Settings", listed: ListReport, scan: _Scan,
                  name: str, tags: Sequence[str]) -> None:
     audience_where = where_in_issue(issue, settings, "audience") if issue.audience else ""
+    _report_rows(report, listed, name)
+    _report_tags(report, listed, name, tags, audience_where)
+    if scan.recipients == 0 and listed.valid:
+        why = [f"{listed.filtered_out} without the tag{'s' if len(tags) > 1 else ''} {', '.join(tags)}"
+               if tags else "", f"{scan.suppressed} suppressed" if scan.suppressed else ""]
+        report.add("audience-empty", f"nobody in {name} would receive the issue ("
+                   + ", ".join(w for w in why if w) + ").", audience_where or name,
+                   "check the issue's audience tags and the suppression list (digest suppress list)")
+    _report_values(report, listed, scan, name)
+
+
+def _report_rows(report: CheckReport, listed: ListReport, name: str) -> None:
+    """A list with no usable row (an error), or some invalid rows (a note naming the first ones)."""
     if listed.valid == 0:
         report.add("list-no-valid-rows", f"{name}: not one of its {listed.rows} rows is a usable subscriber"
                    + (f" ({listed.invalid} invalid)" if listed.invalid else " (the file has no rows)") + ".",
@@ -118,19 +131,21 @@ def _report_list(report: CheckReport, issue: "Issue", settings: "Settings", list
                           if p.kind != "duplicate")
         report.add("list-invalid-rows", f"{listed.invalid} row(s) of {name} are invalid and will be skipped "
                    f"(first: {first}).", name, f"fix them, or see every one: digest subscribers check {name}")
+
+
+def _report_tags(report: CheckReport, listed: ListReport, name: str, tags: Sequence[str], where: str) -> None:
+    """Audience tags that no subscriber of the list carries, with the nearest tag that exists."""
+    present = {t.casefold() for t in listed.tags}
     for tag in tags:
-        if listed.valid and tag.casefold() not in {t.casefold() for t in listed.tags}:
+        if listed.valid and tag.casefold() not in present:
             guess = difflib.get_close_matches(tag, list(listed.tags), n=1, cutoff=0.5)
-            report.add("audience-unknown-tag", f"no subscriber in {name} has the tag '{tag}'.",
-                       audience_where or name,
+            report.add("audience-unknown-tag", f"no subscriber in {name} has the tag '{tag}'.", where or name,
                        (f"did you mean '{guess[0]}'? " if guess else "")
                        + f"tags in the list: {', '.join(sorted(listed.tags)) or 'none'}")
-    if scan.recipients == 0 and listed.valid:
-        why = [f"{listed.filtered_out} without the tag{'s' if len(tags) > 1 else ''} {', '.join(tags)}"
-               if tags else "", f"{scan.suppressed} suppressed" if scan.suppressed else ""]
-        report.add("audience-empty", f"nobody in {name} would receive the issue ("
-                   + ", ".join(w for w in why if w) + ").", audience_where or name,
-                   "check the issue's audience tags and the suppression list (digest suppress list)")
+
+
+def _report_values(report: CheckReport, listed: ListReport, scan: _Scan, name: str) -> None:
+    """Readers without a value for a column the issue uses, and values that would break a copy."""
     # A field that is no column at all is reported once, at the issue line (merge-unknown-field).
     count = sum(n for f, n in scan.missing_count.items() if f in listed.columns)
     if count:
