@@ -65,6 +65,17 @@ class FakeMailgun(FakeProvider):
         except Exception:
             return None, []
 
+    @staticmethod
+    def _variables(form: dict) -> dict | None:
+        """The recipient-variables object ({} when absent), or None when it is not a JSON object."""
+        if "recipient-variables" not in form:
+            return {}
+        try:
+            variables = json.loads(form["recipient-variables"][0])
+        except ValueError:
+            return None
+        return variables if isinstance(variables, dict) else None
+
     def handle(self, call, headers, body):
         if call.method != "POST" or call.path != f"/v3/{self.domain}/messages":
             return Reply(404, {"message": "Domain not found"})
@@ -88,13 +99,9 @@ class FakeMailgun(FakeProvider):
             return Reply(400, {"message": "Need at least one of 'text', 'html' or 'template' parameters specified"})
         if len(tos) > self.limit:
             return Reply(400, {"message": "Too many recipients"})
-        variables = {}
-        if "recipient-variables" in form:
-            try:
-                variables = json.loads(form["recipient-variables"][0])
-                assert isinstance(variables, dict)
-            except Exception:
-                return Reply(400, {"message": "recipient-variables parameter is not a valid JSON"})
+        variables = self._variables(form)
+        if variables is None:
+            return Reply(400, {"message": "recipient-variables parameter is not a valid JSON"})
         if len(tos) > 1 and not variables:
             self.shared_to_calls.append(call)  # the real Mailgun would send ONE message to all of them
         for addr in call.recipients:

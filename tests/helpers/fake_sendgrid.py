@@ -68,6 +68,28 @@ class FakeSendGrid(FakeProvider):
         except Exception:
             return None, []
 
+    def _check_personalizations(self, ps: list) -> Reply | None:
+        """SendGrid's refusal of the personalizations (a missing to, a duplicate, a bad address), or None."""
+        seen = set()
+        for pi, p in enumerate(ps):
+            tos = p.get("to")
+            if not isinstance(tos, list) or not tos:
+                return self._error("The to parameter is required for all personalization objects.",
+                                   f"personalizations.{pi}.to")
+            for ti, t in enumerate(tos):
+                addr = bare(str(t.get("email", "")))
+                if addr in seen:
+                    return self._error("Each email address in the personalization block should be unique "
+                                       "between to, cc, and bcc. We found the first duplicate instance of "
+                                       f"[{addr}] in the personalizations.{pi}.to field.", f"personalizations.{pi}")
+                seen.add(addr)
+                if self.kind(addr) == "invalid" or not looks_like_address(addr) or not addr.isascii():
+                    return self._error("Does not contain a valid address.", f"personalizations.{pi}.to.{ti}.email")
+            for k, v in (p.get("custom_args") or {}).items():
+                if not isinstance(v, str):
+                    return self._error("Bad Request")  # SendGrid's cryptic answer to non-string custom_args
+        return None
+
     def handle(self, call, headers, body):
         if call.method != "POST" or call.path != "/v3/mail/send":
             return Reply(404, {"errors": [{"field": None, "message": "not found"}]})
@@ -88,24 +110,15 @@ class FakeSendGrid(FakeProvider):
         if len(call.recipients) > self.limit:
             return self._error("There is a limit of 1000 total recipients (to + cc + bcc) per request.",
                                "personalizations")
-        seen = set()
-        for pi, p in enumerate(ps):
-            tos = p.get("to")
-            if not isinstance(tos, list) or not tos:
-                return self._error("The to parameter is required for all personalization objects.",
-                                   f"personalizations.{pi}.to")
-            for ti, t in enumerate(tos):
-                addr = bare(str(t.get("email", "")))
-                if addr in seen:
-                    return self._error("Each email address in the personalization block should be unique "
-                                       "between to, cc, and bcc. We found the first duplicate instance of "
-                                       f"[{addr}] in the personalizations.{pi}.to field.", f"personalizations.{pi}")
-                seen.add(addr)
-                if self.kind(addr) == "invalid" or not looks_like_address(addr) or not addr.isascii():
-                    return self._error("Does not contain a valid address.", f"personalizations.{pi}.to.{ti}.email")
-            for k, v in (p.get("custom_args") or {}).items():
-                if not isinstance(v, str):
-                    return self._error("Bad Request")  # SendGrid's cryptic answer to non-string custom_args
+        refused = self._check_personalizations(ps) or self._check_message(data, ps)
+        if refused:
+            return refused
+        for p in ps:  # suppressed ("inactive") addresses are accepted and dropped later
+            self._deliver(data, p)
+        return Reply(202, b"", {"X-Message-Id": base64.urlsafe_b64encode(uuid.uuid4().bytes)[:22].decode()})
+
+    def _check_message(self, data: dict, ps: list) -> Reply | None:
+        """SendGrid's refusal of the sender, subject, content or headers, or None."""
         if not (data.get("from") or {}).get("email"):
             return self._error("The from object must be provided for every email send.", "from")
         if not data.get("subject") and not all(p.get("subject") for p in ps):
@@ -123,6 +136,4 @@ class FakeSendGrid(FakeProvider):
                 return self._error(f"The header {k} is reserved and cannot be set.", "headers")
             if not isinstance(v, str):
                 return self._error("Invalid type. Expected: string, given: other.", f"headers.{k}")
-        for p in ps:  # suppressed ("inactive") addresses are accepted and dropped later
-            self._deliver(data, p)
-        return Reply(202, b"", {"X-Message-Id": base64.urlsafe_b64encode(uuid.uuid4().bytes)[:22].decode()})
+        return None

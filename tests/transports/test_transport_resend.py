@@ -177,6 +177,8 @@ def test_409s(tmp_path, fake):
 
 @pytest.mark.parametrize("quota, period", [({"daily_quota": 3}, "daily"), ({"monthly_quota": 3}, "monthly")])
 def test_a_used_up_quota_stops_the_run_with_everyone_still_pending(tmp_path, monkeypatch, quota, period):
+    # The error names are Resend's (API reference, Errors); NOT CONFIRMED: their messages and any
+    # header saying when the quota resets (the stand-in sends none).
     with FakeResend(**quota) as fake:
         monkeypatch.setenv("RESEND_API_KEY", fake.token)
         with transport(tmp_path, fake) as t:

@@ -131,6 +131,8 @@ def test_a_400_saying_the_address_is_invalid_suppresses_it(tmp_path, fake, field
     ("personalizations.0.to.0.name", "Invalid type. Expected: string, given: integer."),
 ])
 def test_a_400_about_the_readers_name_fails_the_reader_without_suppressing(tmp_path, fake, field, message):
+    # NOT CONFIRMED from SendGrid's documentation: the wording of its errors about names; digest keys
+    # on the field, and these messages are stand-ins.
     _refuse(fake, field, message)
     with transport(tmp_path, fake) as t:
         (result,) = t.send_batch(outgoing(1))
