@@ -36,7 +36,7 @@ def test_build_writes_html_text_and_a_parseable_message(project):
     assert "%%DIGEST" not in html
     text = (folder / "index.txt").read_text(encoding="utf-8")
     assert "Shift the Power Lab 2.0" in text and "%%DIGEST" not in text
-    msg = email.message_from_bytes((folder / "message.eml").read_bytes(), policy=email.policy.default)
+    msg = email.message_from_bytes((project / "out" / f"{EXAMPLE_ISSUE}.eml").read_bytes(), policy=email.policy.default)
     assert msg["Subject"] == "Innovation Hub News: Learning & Innovation Highlights 2023"
     assert msg.get_content_type() == "multipart/alternative"
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"

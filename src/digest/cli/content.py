@@ -12,11 +12,13 @@ from digest.cli.app import AppContext, display, pass_app
 @click.command()
 @click.argument("issue")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Output folder (default: [paths] output, out/).")
-@click.option("--as", "as_email", metavar="EMAIL", help="Personalise message.eml for this subscriber from the list.")
+@click.option("--as", "as_email", metavar="EMAIL",
+              help="Personalise OUT/<slug>.eml for this subscriber from the list (default: a sample reader).")
 @click.option("--to", "list_path", type=click.Path(dir_okay=False), help="Subscriber list to take --as from.")
 @pass_app
 def build(app: AppContext, issue: str, out_dir: str | None, as_email: str | None, list_path: str | None) -> None:
-    """Render ISSUE (a slug or a path) into OUT/<slug>/: index.html, index.txt and message.eml."""
+    """Render ISSUE (a slug or a path): the web version into OUT/<slug>/ (index.html, index.txt, images;
+    0755/0644, to be served) and the message as a sample reader receives it into OUT/<slug>.eml (0600)."""
     from digest.compose.build import build_issue
     from digest.compose.issue import find_issue
 
@@ -25,7 +27,8 @@ def build(app: AppContext, issue: str, out_dir: str | None, as_email: str | None
                          as_email=as_email, list_path=Path(list_path) if list_path else None)
     for path in result.files:
         click.echo(f"wrote {display(path)}")
-    click.echo(f"HTML size: {result.html_bytes / 1024:.1f} KB · message.eml is as {result.recipient} receives it")
+    who = f"{result.recipient} (a sample reader; --as EMAIL for one from the list)" if result.sample else result.recipient
+    click.echo(f"HTML size: {result.html_bytes / 1024:.1f} KB · {display(result.message)} is as {who} receives it")
     for warning in result.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     from digest.checks.run import check_issue

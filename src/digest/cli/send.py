@@ -206,13 +206,14 @@ def _send_test(job, addresses: list[str]) -> None:
 
     results = send_test(job, addresses)
     bad = 0
-    for msg, res in results:
+    for msg, res, on_list in results:
         ok = res.status.value == "sent"
         bad += not ok
         detail = res.provider_id or res.code or "" if ok else f"{res.code or ''} {res.reason}".strip()
         # the subject carries list fields, the detail a provider's words
         click.echo(terminal_safe(f"{'sent' if ok else res.status.value:8} {msg.to_email}  “{msg.subject}”"
-                                 + (f"  ({detail})" if detail else "")))
+                                 + (f"  ({detail})" if detail else "")
+                                 + ("" if on_list else "  · not on the list: a sample reader's fields")))
     click.echo(f"Test send via {job.transport_name}: {len(results) - bad} of {len(results)} accepted; "
                "the ledger was not touched.")
     if bad:

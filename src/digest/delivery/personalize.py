@@ -100,6 +100,19 @@ class Personalizer:
             if self._value(name, sub) is None:
                 self.values_for(sub)  # raises with the full message
 
+    def sample_reader(self, email: str = "reader@example.org") -> "Subscriber":
+        """A made-up reader for a look at the message (`digest build`, --test to someone not on the list):
+        the example reader's name, and "[field]" for each other field the issue uses without a default."""
+        from digest.audience.lookup import example_subscriber
+        from digest.audience.subscribers import Subscriber
+
+        example = example_subscriber()
+        fields = {**example.fields, "email": email}
+        for field, inline in self.slots.values():
+            if field not in fields and field not in COMPUTED_FIELDS and inline is None and field not in self.defaults:
+                fields[field] = f"[{field}]"
+        return Subscriber(email=email, name=example.name, fields=fields, tags=frozenset(), line=0)
+
     def message_id(self, email: str) -> str:
         """Stable per (issue, recipient): a re-sent in-flight message keeps its Message-ID."""
         h = hashlib.sha256(f"{self.newsletter_id}\0{self.slug}\0{address_key(email)}".encode()).hexdigest()[:24]

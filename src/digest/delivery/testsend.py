@@ -16,37 +16,35 @@ if TYPE_CHECKING:  # pragma: no cover
     from digest.transports.base import SendResult
 
 
-def rows_for_test_send(job: "SendJob", addresses: Sequence[str]) -> list[RecipientRow]:
-    """One row per test address: the subscriber's own fields when the list has them, else the first one's."""
+def rows_for_test_send(job: "SendJob", addresses: Sequence[str], personalizer: Personalizer) -> list[RecipientRow]:
+    """One row per test address: the subscriber's own fields when the list has them, else a sample
+    reader's (line 0) — never another subscriber's, since a test often goes to a rendering service."""
     for address in addresses:  # named as typed: it came from --test, not from the list
         check_address(address, "check the address given to --test", where="--test ")
     wanted = {address_key(a): a for a in addresses}
     found: dict[str, Subscriber] = {}
-    first: Subscriber | None = None
     if job.list_path.exists():
-        found, first = find_subscribers(job.list_path, list(wanted.values()), tags=job.tags)
+        found, _ = find_subscribers(job.list_path, list(wanted.values()), tags=job.tags)
     rows = []
     for i, (key, address) in enumerate(wanted.items(), start=1):
-        sub = found.get(key)
-        if sub is None:
-            # Not on the list: personalise as the first subscriber would be, addressed to the tester.
-            fields = dict(first.fields) if first else {}
-            sub = Subscriber(email=address, name=first.name if first else "", fields=fields, tags=frozenset(),
-                             line=0)
+        sub = found.get(key) or personalizer.sample_reader(address)
         rows.append(RecipientRow(id=i, key=key, email=sub.email if key in found else address, name=sub.name,
                                  fields=dict(sub.fields), tags=tuple(sub.tags), line=sub.line))
     return rows
 
 
-def send_test(job: "SendJob", addresses: Sequence[str]) -> list[tuple["OutgoingMessage", "SendResult"]]:
-    """Send the issue with the test subject prefix to `addresses`; the ledger is not touched."""
+def send_test(job: "SendJob", addresses: Sequence[str]) -> list[tuple["OutgoingMessage", "SendResult", bool]]:
+    """Send the issue with the test subject prefix to `addresses`; the ledger is not touched.
+
+    (message, result, on the list) for each: False when a sample reader's fields were used."""
     personalizer = Personalizer(job.rendered, job.settings, job.signer,
                                 subject_prefix=job.settings.send.test_subject_prefix, source=job.list_path)
     transport = job.transport_class()(job.settings, connections=1)
-    built = job.builder(personalizer, needs_mime=transport.needs_mime)(rows_for_test_send(job, addresses))
+    rows = rows_for_test_send(job, addresses, personalizer)
+    built = job.builder(personalizer, needs_mime=transport.needs_mime)(rows)
     failed = [m for m in built if isinstance(m, BaseException)]
     if failed:
         raise failed[0]
     with transport:
         results = transport.send_batch(built)
-    return list(zip(built, results))
+    return [(msg, res, row.line > 0) for msg, res, row in zip(built, results, rows)]
