@@ -80,5 +80,7 @@ READABLE_FROM = 1
 
 
 def split_sql(script: str) -> list[str]:
-    """Split a migration into statements (they contain no ';' inside literals)."""
-    return [s.strip() for s in script.split(";") if s.strip()]
+    """Split a migration into statements: '--' comments dropped first (they may hold a ';'), then at
+    each ';' (the migrations hold no ';' and no '--' inside string literals)."""
+    code = "\n".join(line.split("--", 1)[0] for line in script.splitlines())
+    return [s.strip() for s in code.split(";") if s.strip()]
