@@ -14,11 +14,16 @@ PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
 PUBLIC_DIR, PUBLIC_FILE = 0o755, 0o644
 
 
-def private_folder(path: Path) -> Path:
-    """Create `path` (and missing parents, with the usual modes) and make it 0700 if it is ours."""
+def private_folder(path: Path, *, within: Path | None = None) -> Path:
+    """Create `path` and make it 0700 if it is ours — and every folder from `within` (the state folder)
+    down to it; the folders above keep the usual modes."""
     path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
-    _chmod_own(path, PRIVATE_DIR)  # also tightens a folder an earlier version left 0755
-    return path
+    folder = path
+    while True:
+        _chmod_own(folder, PRIVATE_DIR)  # also tightens a folder an earlier version left 0755
+        if within is None or folder == within or folder == folder.parent or not folder.is_relative_to(within):
+            return path
+        folder = folder.parent
 
 
 def open_private(path: Path, flags: int = os.O_RDWR) -> int:

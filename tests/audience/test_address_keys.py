@@ -88,15 +88,20 @@ def test_a_new_token_is_for_its_own_mailbox_only():
 # --- a ledger written before the change --------------------------------------------------------
 
 def _old_ledger(path):
-    """A ledger as the previous version left it: keys casefolded, schema version 2."""
-    with Ledger(path) as ledger:
-        ledger.suppress("Straße@example.de", "unsubscribed")
-        ledger.create_send("issue-1", content_fp="c", list_fp="l", settings_fp="s", list_path="l.csv",
-                           subject="Hi", recipients=[(address_key("Maß@example.de"), "Maß@example.de", "", {}, (), 2),
-                                                     (address_key("ann@example.org"), "ann@example.org", "", {}, (), 3)])
+    """A ledger as the previous version left it: schema version 2, keys casefolded."""
+    from digest.store.schema import split_sql
+
     db = sqlite3.connect(path)
-    db.execute("UPDATE suppressions SET key = lower(replace(key, 'ß', 'ss'))")
-    db.execute("UPDATE recipients SET key = lower(replace(key, 'ß', 'ss'))")
+    for script in MIGRATIONS[:2]:
+        for statement in split_sql(script):
+            db.execute(statement)
+    stamp = "2026-01-01T00:00:00.000Z"
+    db.execute("INSERT INTO suppressions VALUES ('strasse@example.de', 'Straße@example.de', 'unsubscribed', "
+               "'manual', ?)", (stamp,))
+    db.execute("INSERT INTO sends (slug, content_fp, list_fp, settings_fp, list_path, state, created_at, "
+               "updated_at) VALUES ('issue-1', 'c', 'l', 's', 'l.csv', 'sending', ?, ?)", (stamp, stamp))
+    db.executemany("INSERT INTO recipients (send_id, key, email, line, updated_at) VALUES (1, ?, ?, ?, ?)",
+                   [("mass@example.de", "Maß@example.de", 2, stamp), ("ann@example.org", "ann@example.org", 3, stamp)])
     db.execute("PRAGMA user_version = 2")
     db.commit()
     db.close()

@@ -472,3 +472,43 @@ def test_a_long_list_streams_and_every_duplicate_is_counted_across_the_dedupe_ta
     duplicates = sum(1 for i in range(20_000) if i % 7 == 6)
     assert (report.rows, report.valid, report.duplicates) == (20_000, 20_000 - duplicates, duplicates)
     assert kept == 20_000 - duplicates
+
+
+# --- a header that is far too wide --------------------------------------------------------------
+
+def _wide_list(path, n: int, *, repeat: str | None = None) -> None:
+    cols = ["email", *(f"c{i}" for i in range(n)), *([repeat] if repeat else [])]
+    path.write_text(",".join(cols) + "\nann@example.org" + "," * (len(cols) - 1) + "\n", encoding="utf-8")
+
+
+def test_a_repeated_column_in_a_16000_column_header_is_found_at_once(tmp_path):
+    import time
+
+    path = tmp_path / "wide.csv"
+    _wide_list(path, 16_000, repeat="c1")
+    started = time.perf_counter()
+    with pytest.raises(SubscriberError) as info:
+        list(read_subscribers(path))
+    assert time.perf_counter() - started < 1
+    assert f"{path}:1: column 'c1' appears twice" in str(info.value)
+
+
+def test_a_header_wider_than_a_spreadsheet_is_refused_naming_the_line(tmp_path):
+    import time
+
+    path = tmp_path / "wider.csv"
+    _wide_list(path, 20_000)
+    started = time.perf_counter()
+    with pytest.raises(SubscriberError) as info:
+        list(read_subscribers(path))
+    assert time.perf_counter() - started < 1
+    assert f"{path}:1: the header has 20,001 columns; at most 16,384" in str(info.value)
+    assert len(str(info.value)) < 400
+
+
+def test_many_repeated_columns_are_named_a_few_at_a_time(tmp_path):
+    path = tmp_path / "repeats.csv"
+    path.write_text("email," + ",".join(f"c{i % 500}" for i in range(5000)) + "\nann@example.org\n", encoding="utf-8")
+    with pytest.raises(SubscriberError) as info:
+        list(read_subscribers(path))
+    assert "columns 'c0', 'c1', 'c10', 'c100', 'c101' and 495 more appear more than once" in str(info.value)

@@ -32,6 +32,7 @@ TAG_SEPARATORS = re.compile(r"[;|,]")  # inside the tags cell: "members; climate
 EMAIL_COLUMNS = ("email", "e_mail", "email_address", "e_mail_address")  # Mailchimp exports "Email Address"
 DELIMITERS = (",", ";", "\t")
 _MAX_VALUE_SHOWN = 120  # a problem keeps at most this much of the offending value
+MAX_COLUMNS = 16_384  # what a spreadsheet holds (Excel, LibreOffice): a wider header is not a list
 _SEP_LINE = re.compile(r"^sep=(.)\s*$")  # Excel's "sep=;" first line
 _CSV_EOF_IN_QUOTES = "unexpected end of data"  # csv's message (strict mode) when a file ends inside quotes
 
@@ -343,10 +344,13 @@ class _ListReader:
 
 def _check_header(header: list[str], name: str, line: int) -> list[str]:
     """Normalised column names ('' for a nameless column, which is ignored); the email column named 'email'."""
+    if len(header) > MAX_COLUMNS:
+        raise SubscriberError(f"{name}:{line}: the header has {len(header):,} columns; at most {MAX_COLUMNS:,}.",
+                              "is this the subscriber list? Save it from the spreadsheet as CSV, one row per reader")
     columns = [normalise_header(c) for c in header]
     email_cols = [i for i, c in enumerate(columns) if c in EMAIL_COLUMNS]
     if not email_cols:
-        found = ", ".join(repr(c.strip()) for c in header if c.strip()) or "nothing"
+        found = _some(repr(c.strip()) for c in header if c.strip()) or "nothing"
         if any("@" in c for c in header):
             raise SubscriberError(f"{name}:{line}: the first line holds an address, not column names "
                                   f"(found {found}).",
@@ -358,8 +362,17 @@ def _check_header(header: list[str], name: str, line: int) -> list[str]:
                               f"({', '.join(repr(header[i].strip()) for i in email_cols)}).",
                               "keep one column of addresses, or rename the others")
     columns[email_cols[0]] = "email"
-    repeated = sorted({c for c in columns if c and columns.count(c) > 1})
+    repeated = sorted(c for c, n in Counter(columns).items() if c and n > 1)  # one pass
+    if len(repeated) == 1:
+        raise SubscriberError(f"{name}:{line}: column {repeated[0]!r} appears twice.", "give every column its own name")
     if repeated:
-        raise SubscriberError(f"{name}:{line}: column {', '.join(repr(c) for c in repeated)} appears twice.",
+        raise SubscriberError(f"{name}:{line}: columns {_some(repr(c) for c in repeated)} appear more than once.",
                               "give every column its own name")
     return columns
+
+
+def _some(items: Iterable[str], shown: int = 5) -> str:
+    """'a', 'b', 'c', 'd', 'e' and 12 more: a list an error message can hold."""
+    items = list(items)
+    more = f" and {len(items) - shown:,} more" if len(items) > shown else ""
+    return ", ".join(items[:shown]) + more

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 from typing import Sequence
 
 from digest.addresses import address_key
 from digest.errors import LedgerError
+from digest.filemodes import make_private, open_private, private_folder
 from digest.store.schema import MIGRATIONS, READABLE_FROM, split_sql
 
 
@@ -22,7 +24,12 @@ class Database:
                 self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
                                            timeout=timeout, isolation_level=None)
             else:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                # Every column of the list is in here: 0700/0600, and SQLite gives its -wal and -shm
+                # files the database file's mode.
+                private_folder(self.path.parent)
+                os.close(open_private(self.path))
+                for companion in ("-wal", "-shm"):
+                    make_private(self.path.with_name(self.path.name + companion))
                 self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
         except (sqlite3.Error, OSError) as exc:
             raise self._error("cannot open", exc) from exc

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from digest.errors import LedgerError, SendLockedError
+from digest.filemodes import open_private, private_folder
 
 if TYPE_CHECKING:  # pragma: no cover
     from digest.config import Settings
@@ -17,17 +18,19 @@ if TYPE_CHECKING:  # pragma: no cover
 class FileLock:
     """fcntl.flock on `path`; the file holds the owner's pid, only for messages (the flock is what counts)."""
 
-    def __init__(self, path: Path, *, hint: str = "make the state folder ([paths] state) writable"):
+    def __init__(self, path: Path, *, hint: str = "make the state folder ([paths] state) writable",
+                 state: Path | None = None):
         self.path = path
         self.hint = hint
+        self.state = state or path.parent  # made private (0700) down to the lock's folder
         self.holder: str | None = None  # pid of the process holding it, when try_acquire() failed
         self._fd: int | None = None
 
     def try_acquire(self) -> bool:
         """Take the lock; False (and .holder set) when another process holds it. Never waits."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            private_folder(self.path.parent, within=self.state)
+            fd = open_private(self.path)
         except OSError as exc:
             raise LedgerError(f"cannot create the lock file {self.path}: {exc.strerror}.", self.hint) from exc
         try:
@@ -80,7 +83,7 @@ class SendLock(FileLock):
     """The per-issue lock: <state>/locks/<slug>.lock, so two sends of one issue never overlap."""
 
     def __init__(self, settings: "Settings", slug: str):
-        super().__init__(settings.path("state") / "locks" / f"{slug}.lock")
+        super().__init__(settings.path("state") / "locks" / f"{slug}.lock", state=settings.path("state"))
         self.slug = slug
 
     def acquire(self) -> "SendLock":

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Sequence
 from digest.addresses import address_key
 from digest.config import load_section, setting
 from digest.errors import ConfigError, PermanentTransportError, TransientTransportError
+from digest.filemodes import open_private, private_folder
 from digest.outgoing import OutgoingMessage
 from digest.transports.base import SendResult, Status, Transport
 
@@ -83,7 +84,7 @@ class OutboxTransport(Transport):
         dirs = [self.folder / d for d in ("tmp", "new", "cur")] if self.cfg.format == "maildir" else [self.folder]
         for d in dirs:
             try:
-                d.mkdir(parents=True, exist_ok=True)
+                private_folder(d, within=self.folder)  # every reader's message: 0700, files 0600
             except OSError as exc:
                 raise PermanentTransportError(f"cannot create outbox folder {d}: {exc.strerror or exc}.",
                                               "set [outbox] folder or [paths] output to a writable place") from exc
@@ -124,7 +125,7 @@ class OutboxTransport(Transport):
         name = f"{int(now)}.M{int(now % 1 * 1e6)}P{os.getpid()}Q{next(self._counter)}.{self._host}"
         tmp, new = self.folder / "tmp" / name, self.folder / "new" / name
         with _removed_on_error(tmp):
-            with open(tmp, "xb") as fh:
+            with os.fdopen(open_private(tmp, os.O_WRONLY | os.O_EXCL), "wb") as fh:
                 fh.write(mime.replace(b"\r\n", b"\n"))
             os.rename(tmp, new)
         return new
