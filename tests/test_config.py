@@ -55,3 +55,20 @@ def test_environment_overrides_transport_sections(project):
     with pytest.raises(ConfigError) as info:
         load_section(SMTPSettings, bad.transport_section("smtp"), bad.where("smtp"))
     assert "DIGEST_SMTP_PORT='twenty-five'" in str(info.value)
+
+
+def test_a_transport_secret_in_the_environment_never_sits_in_the_settings(project):
+    import pickle
+
+    from digest.config import load_section
+    from digest.transports.smtp import SMTPSettings
+
+    secret = "hunter2-correct-horse"
+    settings = load_settings(project / "digest.toml", env={
+        "DIGEST_SMTP_HOST": "mail.example.org", "DIGEST_SMTP_PASSWORD": secret,
+        "DIGEST_POSTMARK_TOKEN": secret, "DIGEST_SMTP_NO_SUCH_SETTING": secret})
+    assert secret.encode() not in pickle.dumps(settings)  # not in the object, however it is walked
+    assert secret not in repr(settings)
+    assert "password" not in settings.transport_section("smtp")
+    smtp = load_section(SMTPSettings, settings.transport_section("smtp"), settings.where("smtp"))
+    assert smtp.host == "mail.example.org"  # the settings themselves still come from the environment

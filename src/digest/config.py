@@ -220,8 +220,6 @@ def load_section(cls: type, data: dict[str, Any], where: str) -> Any:
     fields = {toml_name(f.name): f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
-        if key not in fields and isinstance(value, EnvValue):
-            continue  # e.g. DIGEST_SMTP_PASSWORD is the secret itself, not a setting
         if key not in fields:
             guess = difflib.get_close_matches(key, list(fields), n=1)
             did = f" Did you mean '{guess[0]}'?" if guess else ""
@@ -266,15 +264,27 @@ def _apply_env(raw: dict[str, dict[str, Any]], env: typing.Mapping[str, str]) ->
             except ValueError:
                 raise ConfigError(f"environment variable {var}={text!r}: expected {_type_label(kind)}.")
             raw.setdefault(section, {})[key] = value
-    # Transport sections belong to their transport modules (not imported here): keep the text and
-    # let load_section convert it to the field's type, so DIGEST_SMTP_HOST=… works like the rest.
+    # Transport sections belong to their transport modules: keep the text and let load_section
+    # convert it to the field's type, so DIGEST_SMTP_HOST=… works like the rest. Only a variable
+    # that names a setting is kept: DIGEST_SMTP_PASSWORD is a secret the transport reads itself
+    # (config.secret), and a secret never sits in the settings.
     for section in TRANSPORT_SECTIONS:
         prefix = f"{ENV_PREFIX}{section.upper()}_"
-        for var, text in env.items():
-            if var.startswith(prefix):
-                value = EnvValue(text)
-                value.var = var
-                raw.setdefault(section, {})[var[len(prefix):].lower()] = value
+        given = {var[len(prefix):].lower(): var for var in env if var.startswith(prefix)}
+        if not given:
+            continue
+        for key in given.keys() & _transport_keys(section):
+            value = EnvValue(env[given[key]])
+            value.var = given[key]
+            raw.setdefault(section, {})[key] = value
+
+
+def _transport_keys(section: str) -> set[str]:
+    """The digest.toml keys of a transport's section (its module is imported only now, when asked)."""
+    from digest.transports import transport_class
+
+    cls = transport_class(section).settings_class
+    return {toml_name(f.name) for f in dataclasses.fields(cls)} if cls is not None else set()
 
 
 def find_config(start: Path | None = None) -> Path | None:
