@@ -110,6 +110,37 @@ class SendSettings:
                                     "(e.g. [\"list-invalid-rows\"]); errors can never be accepted. See `digest check`.")
 
 
+@dataclass
+class FeedbackSettings:
+    """[feedback]: what comes back after a send (bounces, complaints, unsubscribes) and what digest does."""
+
+    soft_bounce_limit: int = setting(3, "Suppress an address that soft-bounces (mailbox full, …) on this many "
+                                     "consecutive sends; 0 = never. Hard bounces and complaints suppress at once.")
+    max_complaint_rate: float = setting(0.3, "Percent: a send does not start while the previous send's spam "
+                                        "complaint rate is above this (Gmail's bulk-sender limit is 0.3 %).")
+    max_hard_bounce_rate: float = setting(2.0, "Percent: a send does not start while the previous send's hard-bounce "
+                                          "rate is above this.")
+    sync_before_send: bool = setting(False, "Run `digest suppress sync` for the send's transport before a real send "
+                                     "starts (Postmark, SendGrid, Mailgun, Resend).")
+    webhook_tolerance: int = setting(300, "Seconds a signed webhook's timestamp may differ from this machine's clock "
+                                     "(SendGrid, Mailgun, Resend); older requests are refused as replays.")
+    ses_topics: list = setting(factory=list, doc="SNS topic ARNs whose messages /webhooks/ses accepts (e.g. "
+                               "[\"arn:aws:sns:eu-west-1:123456789012:digest-feedback\"]); empty = none.")
+    resend_audience: str | None = setting(None, "Optional Resend audience id: `digest suppress sync` reads its "
+                                          "contacts' unsubscribes (default: every contact).")
+    imap_host: str | None = setting(None, "The IMAP server of the [send] bounce_address mailbox (`digest bounces "
+                                    "fetch`); TLS on imap_port, the certificate verified.")
+    imap_port: int = setting(993, "Port of the IMAP server (implicit TLS).")
+    imap_user: str | None = setting(None, "IMAP login (default: [send] bounce_address).")
+    imap_password_env: str = setting("DIGEST_IMAP_PASSWORD", "Name of the environment variable holding the IMAP "
+                                     "password.")
+    imap_folder: str = setting("INBOX", "The folder bounce messages arrive in.")
+    imap_done_folder: str = setting("digest-processed", "Where `digest bounces fetch` moves the messages it handled "
+                                    "(created when missing; nothing is deleted).")
+    imap_ca_file: str | None = setting(None, "Optional CA bundle (PEM) to verify the IMAP server with, instead of the "
+                                       "system's.")
+
+
 SECTIONS: dict[str, type] = {
     "newsletter": NewsletterSettings,
     "colors": ColorSettings,
@@ -117,6 +148,7 @@ SECTIONS: dict[str, type] = {
     "paths": PathSettings,
     "merge": MergeSettings,
     "send": SendSettings,
+    "feedback": FeedbackSettings,
 }
 
 # Transport sections are validated by the transport itself (it owns its dataclass); config only
@@ -137,6 +169,7 @@ class Settings:
     paths: PathSettings
     merge: MergeSettings
     send: SendSettings
+    feedback: FeedbackSettings
     transports: dict[str, dict[str, Any]]
 
     def path(self, name: str) -> Path:

@@ -20,6 +20,7 @@ from digest.cli.send import retry, send
 from digest.cli.status import status
 from digest.cli.subscribers import subscribers
 from digest.cli.suppress import suppress, unsubscribe
+from digest.cli.web import publish, serve
 from digest.errors import DigestError
 from digest.text import terminal_safe
 
@@ -35,7 +36,8 @@ def cli(ctx: click.Context, config: str | None, debug: bool) -> None:
     ctx.obj = AppContext(config, debug)
 
 
-for command in (init, new, build, check, preview, subscribers, send, retry, schedule, status, unsubscribe, suppress):
+for command in (init, new, build, check, preview, subscribers, send, retry, schedule, status, unsubscribe, suppress,
+                serve, publish):
     cli.add_command(command)
 
 

@@ -5,6 +5,7 @@ Runs once per issue. Per-recipient work is `SlotText.fill` (see personalize.py),
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import hashlib
@@ -12,8 +13,8 @@ import logging
 import re
 from dataclasses import dataclass
 from html import unescape as html_unescape
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import urljoin, urlparse
 
 import jinja2
@@ -62,6 +63,9 @@ class Rendered:
     text: SlotText
     fingerprint: str
     assets: tuple[Path, ...]  # local image files the issue refers to by relative path
+    # image src as written → the content-hashed name it is published under at assets_url (see
+    # published_asset); empty when the render placed images itself (asset_base given)
+    published: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def slug(self) -> str:
@@ -121,7 +125,8 @@ def _cached_environment(folder: str, asset_base: str) -> jinja2.Environment:
     )
     env.filters["markdown"] = lambda text: Markup(markdown.to_html(text))
     env.filters["markdown_text"] = markdown.to_text
-    env.filters["asset"] = lambda src: asset_url(src, asset_base)
+    env.filters["asset"] = jinja2.pass_context(
+        lambda ctx, src: asset_url(ctx.get("asset_names", {}).get(src, src), asset_base))
     env.filters["longdate"] = _longdate
     env.filters["hostname"] = _hostname
     return env
@@ -132,6 +137,21 @@ def asset_url(src: str, asset_base: str) -> str:
     if re.match(r"^[a-z][a-z0-9+.-]*:", src, re.I) or src.startswith("//"):
         return src
     return urljoin(asset_base, src.lstrip("./") if src.startswith("./") else src)
+
+
+def published_asset(src: str, folder: Path) -> str:
+    """The name a local image is published under, relative to assets_url: its path with 10 hex digits
+    of its bytes' SHA-256 before the suffix (images/header.png → images/header.3f2a9c1b0d.png).
+
+    Two issues' `images/header.png` never share a URL, and a changed image gets a new one (no cache
+    shows the old picture). A file outside the issue's folder (`../shared/logo.png`) goes to shared/.
+    """
+    digest = hashlib.sha256((folder / src).read_bytes()).hexdigest()[:10]
+    rel = PurePosixPath(src.replace("\\", "/"))
+    if rel.is_absolute() or ".." in rel.parts:
+        rel = PurePosixPath("shared", rel.name)
+    rel = PurePosixPath(*[part for part in rel.parts if part != "."])
+    return str(rel.with_name(f"{rel.stem}.{digest}{rel.suffix}"))
 
 
 def _template_location(exc: BaseException, folder: Path) -> str:
@@ -259,7 +279,7 @@ def _with_height(tag: str, image_sizes: dict[str, tuple[int, int]]) -> str:
     return tag.replace("<img", f'<img height="{height}"', 1)
 
 
-def _image_sizes(issue: Issue, base: str) -> dict[str, tuple[int, int]]:
+def _image_sizes(issue: Issue, base: str, names: Mapping[str, str]) -> dict[str, tuple[int, int]]:
     """{URL the email uses: (width, height) in pixels} of the issue's local image files."""
     import imagesize
 
@@ -273,14 +293,19 @@ def _image_sizes(issue: Issue, base: str) -> dict[str, tuple[int, int]]:
             except (OSError, ValueError):
                 continue  # unreadable: the checks report it
             if w > 0 and h > 0:
-                sizes[asset_url(src, base)] = (w, h)
+                sizes[asset_url(names.get(src, src), base)] = (w, h)
     return sizes
 
 
 def render_issue(issue: Issue, settings: "Settings", *, asset_base: str | None = None,
-                 web: bool = False) -> Rendered:
-    """Run the whole pipeline once for an issue (`web`: the web version, whose footer reads as a page's)."""
+                 web: bool = False, hashed_assets: bool | None = None) -> Rendered:
+    """Run the whole pipeline once for an issue (`web`: the web version, whose footer reads as a page's).
+
+    Images go on assets_url under their content-hashed names (published_asset), where `digest
+    publish` puts them; with an explicit `asset_base` they keep their names (the caller places the
+    files), unless `hashed_assets` says otherwise."""
     base = asset_base if asset_base is not None else settings.newsletter.assets_url
+    hashed = asset_base is None if hashed_assets is None else hashed_assets
     env = _environment(settings, base)
     template = issue.template or settings.newsletter.template
     assets = tuple(
@@ -298,6 +323,7 @@ def render_issue(issue: Issue, settings: "Settings", *, asset_base: str | None =
         if not found:
             raise RenderError(f"{issue.path}: image file {asset} does not exist.",
                               "fix the image 'src' (relative paths are relative to the issue file)")
+    names = {src: published_asset(src, issue.path.parent) for src in _local_srcs(issue)} if hashed else {}
     subject = content_to_slots(issue.subject)
     preheader = content_to_slots(issue.preheader)
     context = {
@@ -312,10 +338,11 @@ def render_issue(issue: Issue, settings: "Settings", *, asset_base: str | None =
         "web_version_url": Markup(slot("web_version_url")),
         "web_version": web,
         "preheader_filler": PREHEADER_FILLER,
+        "asset_names": names,
     }
     mjml_source = _render_template(env, f"{template}.mjml.j2", context, settings)
     html = _finish_html(inline_css(compile_mjml(mjml_source, settings, f"{template}.mjml.j2")),
-                        _image_sizes(issue, base))
+                        _image_sizes(issue, base, names))
     text = _render_template(env, f"{template}.txt.j2", context, settings).strip() + "\n"
     digest = hashlib.sha256()
     for part in (subject, preheader, html, text):
@@ -329,4 +356,11 @@ def render_issue(issue: Issue, settings: "Settings", *, asset_base: str | None =
         text=SlotText(text),
         fingerprint=digest.hexdigest(),
         assets=assets,
+        published=names,
     )
+
+
+def _local_srcs(issue: Issue) -> list[str]:
+    """The image srcs of an issue that name a file (not a URL)."""
+    return [src for img in [issue.header_image, *(s.image for s in issue.sections)] if img is not None
+            for src in (img.src, img.dark_src) if src and not re.match(r"^[a-z][a-z0-9+.-]*:|^//", src, re.I)]

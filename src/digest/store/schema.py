@@ -70,6 +70,39 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE OR IGNORE suppressions SET key = digest_address_key(email) WHERE key <> digest_address_key(email);
     UPDATE OR IGNORE recipients SET key = digest_address_key(email) WHERE key <> digest_address_key(email);
     """,
+    """
+    -- What came back after a send (digest.feedback.events): one row per event, replays ignored by
+    -- event_key; send_id/recipient_id when the event could be tied to a recipient row.
+    CREATE TABLE feedback_events (
+        id            INTEGER PRIMARY KEY,
+        event_key     TEXT NOT NULL UNIQUE,   -- source:event id:address key
+        source        TEXT NOT NULL,          -- postmark | sendgrid | mailgun | resend | ses | bounce-mail | sync:<name>
+        event         TEXT NOT NULL,          -- bounced | deferred | complained | unsubscribed | delivered
+        permanent     INTEGER NOT NULL DEFAULT 0,  -- bounced: a hard bounce
+        key           TEXT NOT NULL,
+        email         TEXT NOT NULL,
+        send_id       INTEGER REFERENCES sends(id) ON DELETE SET NULL,
+        recipient_id  INTEGER REFERENCES recipients(id) ON DELETE SET NULL,
+        provider_id   TEXT,
+        reason        TEXT NOT NULL DEFAULT '',
+        occurred_at   TEXT NOT NULL,
+        recorded_at   TEXT NOT NULL
+    );
+    CREATE INDEX feedback_by_send ON feedback_events (send_id, event);
+    CREATE INDEX feedback_by_key ON feedback_events (key, send_id);
+    CREATE INDEX recipients_by_provider_id ON recipients (provider_id) WHERE provider_id IS NOT NULL;
+    -- Where `digest suppress sync` got to, per provider list (a date, an offset or a cursor).
+    CREATE TABLE sync_cursors (
+        name        TEXT PRIMARY KEY,         -- e.g. sendgrid:bounces
+        cursor      TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+    );
+    -- Webhook nonces already used (Mailgun's tokens): a replayed signed request is refused.
+    CREATE TABLE webhook_nonces (
+        nonce    TEXT PRIMARY KEY,            -- provider:token
+        seen_at  TEXT NOT NULL
+    );
+    """,
 )
 # The first version whose keys are address_key's (before: casefolded; readers recompute them).
 REKEYED_FROM = 3
