@@ -52,7 +52,7 @@ class Database:
     def _error(self, doing: str, exc: BaseException) -> LedgerError:
         text = str(exc)
         hint = "check that the folder exists and is writable, and that the disk is not full"
-        if "readonly" in text or "read-only" in text:
+        if "readonly" in text or "read-only" in text.lower():  # SQLite's words, or EROFS at open
             hint = f"make {self.path} (and its folder) writable by this user; nothing was sent after this point"
         elif "full" in text:
             hint = "free disk space, then run the same command again: it resumes where it stopped"
