@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from digest.clock import format_when, humanize, parse_stamp, require_aware
 from digest.errors import DigestError, LedgerError
+from digest.store.events import SendFeedback, send_feedback
 from digest.store.ledger import Ledger, ledger_path
 from digest.store.locks import SendLock
 from digest.store.rows import (
@@ -272,6 +273,7 @@ class SendDetails:
     failed_transient: int
     in_doubt: int             # sent again after an interrupted run (possibly received twice)
     rows: list[RecipientRow]  # failed, deferred and in-flight recipients (up to `limit`)
+    feedback: "SendFeedback | None" = None  # what came back (bounces, complaints …), once events exist
 
 
 def _find_send(settings: "Settings", ledger: Ledger, issue_ref: str) -> tuple[SendRow, "Issue | None", Path | None]:
@@ -313,4 +315,5 @@ def send_details(settings: "Settings", issue_ref: str, now: datetime, *, limit: 
         return SendDetails(status=status, send=send, counts=counts,
                            failed_transient=ledger.failed_transient(send.id),
                            in_doubt=ledger.in_doubt_sent(send.id),
-                           rows=ledger.recipients(send.id, [FAILED, DEFERRED, SENDING], limit=limit))
+                           rows=ledger.recipients(send.id, [FAILED, DEFERRED, SENDING], limit=limit),
+                           feedback=send_feedback(ledger, send.id))

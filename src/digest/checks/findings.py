@@ -38,6 +38,9 @@ CODES: dict[str, tuple[str, str]] = {
     "compliance-lang": (ERROR, "The HTML has no lang attribute."),
     "compliance-text-part": (ERROR, "The plain-text part is empty."),
     "compliance-preheader": (WARNING, "The issue has no preheader: inboxes show the first words of the body."),
+    "feedback-complaint-rate": (WARNING, "The previous send's spam complaint rate is above [feedback] "
+                                "max_complaint_rate (0.3 % by default)."),
+    "feedback-bounce-rate": (WARNING, "The previous send's hard-bounce rate is above [feedback] max_hard_bounce_rate."),
 }
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from digest.checks.audience import check_list
 from digest.checks.content import check_fields, check_merge_syntax
+from digest.checks.feedback import check_feedback
 from digest.checks.findings import CheckReport
 from digest.checks.markup import (
     check_compliance,
@@ -40,6 +41,7 @@ def check_rendered(settings: "Settings", issue: "Issue", rendered: "Rendered", p
     static_links = check_links(report, issue, settings, parsed)
     headers = dict(personalizer.headers_for(personalizer.unsubscribe_url("reader@example.org")))
     check_compliance(report, issue, rendered, settings, parsed, headers)
+    check_feedback(report, settings, issue.slug)
     columns = _list_columns(report, issue, settings, personalizer, list_path, tags, read_list)
     if columns is not None:
         check_fields(report, issue, rendered, settings, columns)

@@ -38,6 +38,8 @@ def status(app: AppContext, issue: str, show_all: bool) -> None:
     sk = send.skipped
     click.echo(f"  not in audience at start: {sk.get('suppressed', 0):,} suppressed · {sk.get('invalid', 0):,} "
                f"invalid · {sk.get('duplicates', 0):,} duplicates")
+    if details.feedback is not None:
+        _feedback_lines(details.feedback)
     if details.rows:
         click.echo("")
         for r in details.rows:
@@ -48,3 +50,12 @@ def status(app: AppContext, issue: str, show_all: bool) -> None:
             click.echo(f"  … {total - len(details.rows):,} more (--all lists them)")
     if counts["deferred"] or transient:
         click.echo(f"\nRe-send the deferred and retryable ones with: digest retry {send.slug}")
+
+
+def _feedback_lines(fb) -> None:
+    """What came back after the send (webhooks, `digest suppress sync`, `digest bounces fetch`), as rates of sent."""
+    click.echo("  came back   (bounces, complaints and deliveries reported since)")
+    for name, count in (("delivered", fb.delivered), ("hard bounces", fb.hard_bounced),
+                        ("soft bounces", fb.soft_bounced), ("complaints", fb.complained),
+                        ("unsubscribed", fb.unsubscribed)):
+        click.echo(f"    {name:13} {count:,}  ({fb.rate(count):.2f} % of sent)")
