@@ -390,7 +390,7 @@ def test_email_frame_and_api(server):
     assert headers["List-Unsubscribe"].startswith("<https://example.org/newsletter/unsubscribe?token=dev.")
     assert headers["Preheader (inbox preview)"].startswith("It was a year full of inspiring connections")
     # The source view and the size are the email as sent: images on assets_url, not on the preview.
-    assert 'src="https://example.org/newsletter/images/yellow-shape.png"' in data["html"]
+    assert re.search(r'src="https://example\.org/newsletter/images/yellow-shape\.[0-9a-f]{10}\.png"', data["html"])
     assert data["html_bytes"] == len(data["html"].encode()) and data["clipped"] is False
     assert "This email was sent to ngozi.okafor@example.org." in " ".join(data["text"].split())  # wrapped at 72
 

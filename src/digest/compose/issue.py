@@ -70,6 +70,7 @@ class Issue:
     audience: tuple[str, ...] = ()
     template: str | None = None
     accept_warnings: tuple[str, ...] = ()  # pre-send check warnings this issue may go out with
+    public: bool = False  # `digest publish` puts it in the archive before (or without) a send
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     def line_of(self, dotted: str) -> int:
@@ -263,10 +264,18 @@ class _Reader:
 
 
 ISSUE_KEYS = ("subject", "preheader", "title", "kicker", "date", "send_at", "not_after", "audience",
-              "template", "header_image", "intro", "sections", "outro", "accept_warnings")
+              "template", "header_image", "intro", "sections", "outro", "accept_warnings", "public")
 IMAGE_KEYS = ("src", "alt", "href", "width", "dark_src")
 SECTION_KEYS = ("title", "body", "image", "cta")
 CTA_KEYS = ("label", "url")
+
+
+def _yes_no(text: str) -> bool:
+    """true/false (also yes/no): scalars stay strings here, so the flag is read by hand."""
+    value = {"true": True, "yes": True, "false": False, "no": False}.get(text.lower())
+    if value is None:
+        raise ValueError("write true or false")
+    return value
 
 
 def _aware_datetime(text: str) -> dt.datetime:
@@ -332,6 +341,7 @@ def load_issue(path: Path | str) -> Issue:
         audience=_tag_list(path, top, "audience", "a tag or a list of tags"),
         accept_warnings=_tag_list(path, top, "accept_warnings", "a warning code or a list of them"),
         template=top.text("template", required=False) or None,
+        public=bool(top.parsed("public", _yes_no, "true or false")),
         lines=lines,
     )
 

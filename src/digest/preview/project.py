@@ -326,7 +326,7 @@ class PreviewProject:
         for image in [issue.header_image, *(s.image for s in issue.sections)]:
             if image is None or re.match(r"^[a-z][a-z0-9+.-]*:|^//", image.src, re.I):
                 continue
-            published = html.escape(asset_url(image.src, base), quote=True)
+            published = html.escape(asset_url(rendered.published.get(image.src, image.src), base), quote=True)
             if ".." in PurePosixPath(image.src).parts:
                 # Outside the issue's folder (a shared logo in ../images): one URL segment, which the
                 # browser cannot normalise away; asset_file serves it because the issue uses it.

@@ -89,6 +89,14 @@ class Ledger(Database):
         return self._write("cannot remove the suppression", lambda: self._db.execute(
             "DELETE FROM suppressions WHERE key = ?", (address_key(email),)).rowcount == 1)
 
+    def unsuppress_from(self, email: str, sources: Sequence[str]) -> bool:
+        """Remove an address's suppression only when its source is one of `sources`; False otherwise
+        (a bounce or a complaint stays, whoever asks)."""
+        marks = ",".join("?" * len(sources))
+        return self._write("cannot remove the suppression", lambda: self._db.execute(
+            f"DELETE FROM suppressions WHERE key = ? AND source IN ({marks})",
+            (address_key(email), *sources)).rowcount == 1)
+
     def is_suppressed(self, email: str) -> bool:
         """Whether the address (by address_key) is on the suppression list."""
         return bool(self._read("SELECT 1 FROM suppressions WHERE key = ?", (address_key(email),)))
@@ -228,20 +236,47 @@ class Ledger(Database):
         With `ids`, claim exactly those rows (still in `from_state`). If the write fails (read-only
         file, full disk, lock) a LedgerError is raised and nothing may be sent.
         """
+        # An address suppressed while the send runs (a one-click unsubscribe, a bounce webhook) is
+        # never claimed: the suppression test is in the claiming statement itself, so no unsubscribe
+        # committed before the claim can slip into the batch.
+        unsuppressed = "key NOT IN (SELECT key FROM suppressions)"
+
         def do():
             stamp = now_iso()
             if ids is not None:
                 marks = ",".join("?" * len(ids))
-                where = f"id IN ({marks}) AND state = ?"
+                where = f"id IN ({marks}) AND state = ? AND {unsuppressed}"
                 params: tuple = (*ids, from_state)
             else:
-                where = "id IN (SELECT id FROM recipients WHERE send_id = ? AND state = ? ORDER BY id LIMIT ?)"
+                where = (f"id IN (SELECT id FROM recipients WHERE send_id = ? AND state = ? AND {unsuppressed} "
+                         "ORDER BY id LIMIT ?)")
                 params = (send_id, from_state, limit)
             rows = self._db.execute(
                 f"UPDATE recipients SET state='sending', attempts=attempts+1, claimed_at=?, updated_at=? "
                 f"WHERE {where} RETURNING {_RECIPIENT_COLS}", (stamp, stamp, *params)).fetchall()
-            return sorted((_recipient(r) for r in rows), key=lambda r: r.id)
+            claimed = sorted((_recipient(r) for r in rows), key=lambda r: r.id)
+            self._skip_suppressed(send_id, from_state, ids, claimed, limit, stamp)
+            return claimed
         return self._write("cannot claim the next batch", do)
+
+    def _skip_suppressed(self, send_id: int, from_state: str, ids: Sequence[int] | None,
+                         claimed: list[RecipientRow], limit: int, stamp: str) -> None:
+        """Mark 'skipped' the suppressed rows a claim passed over (inside the claim's transaction).
+
+        Only rows up to the last one claimed (or all that are left, once the claim came up short),
+        so a claim reads a batch's worth of rows, never the whole audience."""
+        where = "send_id = ? AND state = ? AND key IN (SELECT key FROM suppressions)"
+        params: list = [send_id, from_state]
+        if ids is not None:
+            where += f" AND id IN ({','.join('?' * len(ids))})"
+            params += list(ids)
+        elif len(claimed) >= limit and claimed:
+            where += " AND id < ?"
+            params.append(claimed[-1].id)
+        self._db.execute(
+            "UPDATE recipients SET state='skipped', last_error='suppressed: ' || "
+            "(SELECT reason FROM suppressions s WHERE s.key = recipients.key), updated_at=? "
+            f"WHERE {where}", (stamp, *params))
 
     def record(self, outcomes: Sequence[Outcome], suppress: Sequence[tuple[str, str]] = ()) -> None:
         """Record transport results (and new suppressions) in one transaction."""

@@ -40,6 +40,17 @@ def unsuppress(settings: "Settings", addresses: Iterable[str]) -> list[tuple[str
         return [(address, ledger.unsuppress(address)) for address in addresses]
 
 
+# Suppressions a reader made on the web (the unsubscribe page, a mail client's one-click POST): the
+# only ones a reader may take back by resubscribing. Bounces, complaints and imports are not theirs.
+READER_SOURCES = ("web", "one-click")
+
+
+def unsuppress_reader(settings: "Settings", address: str) -> bool:
+    """Take an address off the list if a reader put it there (source web or one-click); True when removed."""
+    with Ledger.for_settings(settings) as ledger:
+        return ledger.unsuppress_from(address, READER_SOURCES)
+
+
 def suppression_rows(settings: "Settings") -> Iterator[tuple[str, str, str, str]]:
     """(email, reason, source, created_at) rows, oldest first; none when there is no ledger yet."""
     path = ledger_path(settings)
