@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from digest.config import Settings
 
 # The modules that serve URLs; each has ROUTES = [Rule(..., endpoint="function_name"), ...].
-ROUTE_MODULES: tuple[str, ...] = ("digest.web.unsubscribe", "digest.web.archive")
+ROUTE_MODULES: tuple[str, ...] = ("digest.web.webhooks", "digest.web.unsubscribe", "digest.web.archive")
 
 log = logging.getLogger("digest.web")
 
