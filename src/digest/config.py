@@ -110,6 +110,38 @@ class SendSettings:
                                     "(e.g. [\"list-invalid-rows\"]); errors can never be accepted. See `digest check`.")
 
 
+# The headers every DKIM signature covers: RFC 8058 §4 wants List-Unsubscribe and
+# List-Unsubscribe-Post signed for one-click unsubscribe to count.
+DKIM_REQUIRED_HEADERS = ("From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type",
+                         "List-Id", "List-Unsubscribe", "List-Unsubscribe-Post")
+
+
+@dataclass
+class DkimSettings:
+    selector: str | None = setting(None, "DKIM selector of the key (its record is <selector>._domainkey.<domain>); "
+                                   "unset = digest does not sign (a relay may). The RSA selector when algorithm "
+                                   "is `both`.")
+    domain: str | None = setting(None, "Signing domain (d=); default: the From domain (needed for DMARC alignment).")
+    algorithm: str = setting("rsa-sha256", "rsa-sha256, ed25519-sha256, or both (two signatures: RSA with "
+                             "`selector`/`key_file`, ed25519 with `ed25519_selector`/`ed25519_key_file`).")
+    canonicalization: str = setting("relaxed/relaxed", "Header/body canonicalisation: relaxed or simple each, "
+                                    "e.g. `relaxed/relaxed`.")
+    headers: list = setting(factory=lambda: [*DKIM_REQUIRED_HEADERS, "Reply-To"],
+                            doc="Headers the signature covers (h=); must include " + ", ".join(DKIM_REQUIRED_HEADERS)
+                            + ". A listed header a message lacks is signed as absent (it cannot be added later).")
+    oversign: list = setting(factory=lambda: ["From", "Subject", "List-Unsubscribe", "List-Unsubscribe-Post"],
+                             doc="Headers listed once more in h=, so that a second copy added on the way breaks the "
+                             "signature.")
+    key_file: str | None = setting(None, "Private key file (PEM; `digest dkim keygen` writes one). Never the key "
+                                   "itself: it must not go in digest.toml. Refused if others can read it.")
+    key_env: str = setting("DIGEST_DKIM_KEY", "Environment variable holding the private key (PEM text) when "
+                           "key_file is not set.")
+    ed25519_selector: str | None = setting(None, "Selector of the ed25519 key when algorithm is `both`.")
+    ed25519_key_file: str | None = setting(None, "The ed25519 private key file when algorithm is `both`.")
+    ed25519_key_env: str = setting("DIGEST_DKIM_ED25519_KEY", "Environment variable holding the ed25519 key "
+                                   "when algorithm is `both` and ed25519_key_file is not set.")
+
+
 @dataclass
 class FeedbackSettings:
     """[feedback]: what comes back after a send (bounces, complaints, unsubscribes) and what digest does."""
@@ -149,6 +181,7 @@ SECTIONS: dict[str, type] = {
     "merge": MergeSettings,
     "send": SendSettings,
     "feedback": FeedbackSettings,
+    "dkim": DkimSettings,
 }
 
 # Transport sections are validated by the transport itself (it owns its dataclass); config only
@@ -170,6 +203,7 @@ class Settings:
     merge: MergeSettings
     send: SendSettings
     feedback: FeedbackSettings
+    dkim: DkimSettings
     transports: dict[str, dict[str, Any]]
 
     def path(self, name: str) -> Path:

@@ -41,6 +41,23 @@ CODES: dict[str, tuple[str, str]] = {
     "feedback-complaint-rate": (WARNING, "The previous send's spam complaint rate is above [feedback] "
                                 "max_complaint_rate (0.3 % by default)."),
     "feedback-bounce-rate": (WARNING, "The previous send's hard-bounce rate is above [feedback] max_hard_bounce_rate."),
+    "dns-lookup-failed": (ERROR, "A DNS lookup failed (timeout, SERVFAIL): the DNS checks could not finish (--dns)."),
+    "dns-spf-missing": (ERROR, "The domain has no SPF record (--dns)."),
+    "dns-spf-multiple": (ERROR, "The domain has more than one SPF record: receivers treat that as an error (--dns)."),
+    "dns-spf-syntax": (ERROR, "The SPF record has terms receivers reject (--dns)."),
+    "dns-spf-lookups": (ERROR, "The SPF record needs more than 10 DNS lookups, includes counted through (--dns)."),
+    "dns-spf-not-covering": (WARNING, "SPF does not authorise the SMTP relay's addresses or the provider's include "
+                             "(--dns)."),
+    "dns-dkim-missing": (ERROR, "No DKIM record at the selector digest (or the provider) signs with (--dns)."),
+    "dns-dkim-mismatch": (ERROR, "The selector's DKIM record is not the configured private key's public half "
+                          "(--dns)."),
+    "dns-dkim-unsigned": (WARNING, "digest does not DKIM-sign (no [dkim] selector); a relay's signature cannot be "
+                          "checked (--dns)."),
+    "dns-dmarc-missing": (ERROR, "The From domain has no DMARC record (--dns)."),
+    "dns-dmarc-invalid": (ERROR, "The DMARC record has no valid p= policy (--dns)."),
+    "dns-dmarc-policy-none": (NOTE, "The DMARC policy is p=none: reports only (--dns)."),
+    "dns-dmarc-unaligned": (ERROR, "Neither SPF nor DKIM aligns with the From domain, so DMARC fails (--dns)."),
+    "dns-bounce-no-mx": (WARNING, "The bounce (envelope) domain has no MX record (--dns)."),
 }
 
 

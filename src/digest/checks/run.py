@@ -85,8 +85,20 @@ def _sample_size(report: CheckReport, personalizer: "Personalizer") -> None:
 
 
 def check_issue(settings: "Settings", issue_ref: str, *, list_path: Path | None = None,
-                tags: Sequence[str] | None = None, online: bool = False) -> CheckReport:
-    """Render ISSUE and check it with its list (default: [paths] subscribers) — `digest check`."""
+                tags: Sequence[str] | None = None, online: bool = False, dns: bool = False,
+                dns_server: str | None = None) -> CheckReport:
+    """Render ISSUE and check it with its list (default: [paths] subscribers) — `digest check`;
+    with `dns`, also the DNS records authenticated mail needs (checks/dns.py)."""
+    report = _check_issue(settings, issue_ref, list_path=list_path, tags=tags, online=online)
+    if dns:
+        from digest.checks.dns import check_dns
+
+        check_dns(report, settings, server=dns_server)
+    return report
+
+
+def _check_issue(settings: "Settings", issue_ref: str, *, list_path: Path | None, tags: Sequence[str] | None,
+                 online: bool) -> CheckReport:
     from digest.audience.tokens import KeyRing
     from digest.compose.issue import find_issue, load_issue
     from digest.compose.render import render_issue
@@ -145,8 +157,17 @@ def send_checks(job) -> CheckReport:
                           tags=job.tags, read_list=not resuming)
 
 
+def _sync_before_send(job) -> None:
+    """[feedback] sync_before_send: pull the provider's suppressions first, so this send leaves them out."""
+    from digest.feedback.sync import SYNCABLE, sync_suppressions
+
+    if job.settings.feedback.sync_before_send and job.transport_name in SYNCABLE:
+        sync_suppressions(job.settings, job.transport_name)
+
+
 def gate(job, *, accept_warnings: bool = False, report: CheckReport | None = None) -> CheckReport:
     """Run (or take) the send checks and raise CheckError when they stop the send; returns the report."""
+    _sync_before_send(job)
     report = report or send_checks(job)
     require_clean(report, True if accept_warnings else accepted_codes(job.settings, job.issue))
     return report

@@ -15,6 +15,7 @@ from digest import __version__
 from digest.cli.app import AppContext
 from digest.cli.check import check
 from digest.cli.content import build, init, new, preview
+from digest.cli.dkim import dkim
 from digest.cli.schedule import schedule
 from digest.cli.send import retry, send
 from digest.cli.status import status
@@ -37,7 +38,7 @@ def cli(ctx: click.Context, config: str | None, debug: bool) -> None:
 
 
 for command in (init, new, build, check, preview, subscribers, send, retry, schedule, status, unsubscribe, suppress,
-                serve, publish):
+                dkim, serve, publish):
     cli.add_command(command)
 
 

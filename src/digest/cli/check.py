@@ -25,16 +25,21 @@ def print_findings(report, *, err: bool = True) -> None:
 @click.option("--tag", "tags", multiple=True, metavar="TAG",
               help="Check the audience with this tag (repeatable; default: the issue's audience).")
 @click.option("--online", is_flag=True, help="Also try every link (HEAD/GET, 10 s timeout, 8 at a time).")
+@click.option("--dns", "dns", is_flag=True,
+              help="Also check the DNS for authenticated mail: SPF, DKIM, DMARC and the bounce domain's MX.")
+@click.option("--dns-server", metavar="HOST:PORT",
+              help="Ask this DNS server instead of the system resolver (split-horizon DNS, tests).")
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON (for CI and scheduled jobs).")
 @click.option("--strict", is_flag=True, help="Exit 1 on warnings too (not only on errors).")
 @pass_app
 def check(app: AppContext, issue: str, list_path: Path | None, tags: tuple[str, ...], online: bool,
-          as_json: bool, strict: bool) -> None:
+          dns: bool, dns_server: str | None, as_json: bool, strict: bool) -> None:
     """Run the pre-send checks on ISSUE and its list: merge fields, audience, size, images, links,
-    unsubscribe and postal-address rules. Exit 1 when there are errors (or warnings, with --strict)."""
+    unsubscribe and postal-address rules (with --dns: SPF, DKIM, DMARC, MX). Exit 1 when there are errors (or warnings, with --strict)."""
     from digest.checks.run import check_issue
 
-    report = check_issue(app.settings, issue, list_path=list_path, tags=tags, online=online)
+    report = check_issue(app.settings, issue, list_path=list_path, tags=tags, online=online,
+                         dns=dns or bool(dns_server), dns_server=dns_server)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:

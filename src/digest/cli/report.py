@@ -92,6 +92,8 @@ def print_dry_run(p: "DryRun") -> None:
     click.echo(f"  subject      {terminal_safe(p.subject)}")
     click.echo(f"  from         {terminal_safe(p.from_addr)}")
     click.echo(f"  transport    {p.transport}")
+    if p.dkim:
+        click.echo(f"  dkim         {terminal_safe(p.dkim)}")
     tags = f"  (tags: {', '.join(p.tags)})" if p.tags else ""
     click.echo(f"  list         {display(p.list_path)}{tags}")
     c = p.counts

@@ -99,6 +99,11 @@ def send(app: AppContext, issue: str | None, list_path: Path | None, tags: tuple
         click.secho(f"note: {settings.unsubscribe.keys_env} is not set: the unsubscribe links in these "
                     f"{job.transport_name} files are signed with the public development key "
                     "(smtp and the API transports refuse to send without a real key).", fg="yellow", err=True)
+    from digest.delivery.dkim import unsigned_warning
+
+    unsigned = unsigned_warning(settings, job.transport_class())
+    if unsigned:
+        click.secho(f"warning: {unsigned}", fg="yellow", err=True)
     run_send(app, job, limit=limit, rate=rate, connections=connections, resume_changed=resume_changed)
 
 

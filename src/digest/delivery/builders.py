@@ -7,18 +7,27 @@ import os
 from typing import Callable, Sequence
 
 from digest.delivery.audience import subscriber_from_row
+from digest.delivery.dkim import signer_for
 from digest.delivery.mime import MimeSkeleton
 from digest.errors import DigestError
 from digest.store.rows import RecipientRow
 
 
-def make_build(personalizer, needs_mime: bool, *, strip_parts: bool = False) -> Callable[[Sequence[RecipientRow]], list]:
-    """rows → one OutgoingMessage per row (MIME built when needed), or the DigestError for that row.
+_FROM_SETTINGS = object()  # make_build's default: the signer [dkim] describes
+
+
+def make_build(personalizer, needs_mime: bool, *, strip_parts: bool = False,
+               dkim=_FROM_SETTINGS) -> Callable[[Sequence[RecipientRow]], list]:
+    """rows → one OutgoingMessage per row (MIME built, and DKIM-signed, when needed), or the DigestError for that row.
 
     `strip_parts` drops the html/text strings once the MIME bytes hold them (only the bytes need to
-    travel back from a builder process).
+    travel back from a builder process). `dkim` is a DkimSigner or None; by default the one the
+    personaliser's settings configure (its keys read and parsed here, once).
     """
     skeleton = MimeSkeleton(from_addr=personalizer.from_addr, reply_to=personalizer.reply_to)
+    if dkim is _FROM_SETTINGS:
+        dkim = signer_for(personalizer.settings) if needs_mime else None
+    sign = dkim.sign if dkim is not None and needs_mime else None
     replace = dataclasses.replace
 
     def build(rows: Sequence[RecipientRow]) -> list:
@@ -28,6 +37,8 @@ def make_build(personalizer, needs_mime: bool, *, strip_parts: bool = False) -> 
                 msg = personalizer.message_for(subscriber_from_row(row), row.id)
                 if needs_mime:
                     mime = skeleton.build(msg)
+                    if sign is not None:  # here, in the builder, so the sending threads only send
+                        mime = sign(mime)
                     msg = replace(msg, mime=mime, html="", text="") if strip_parts else replace(msg, mime=mime)
                 out.append(msg)
             except DigestError as exc:
@@ -39,13 +50,13 @@ def make_build(personalizer, needs_mime: bool, *, strip_parts: bool = False) -> 
 _PROCESS_BUILD: list = []  # the build function inside a builder process
 
 
-def _init_process(personalizer, needs_mime: bool, parent: int) -> None:
+def _init_process(personalizer, needs_mime: bool, parent: int, dkim=None) -> None:
     import signal
     import threading
     import time
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the sending process, which stops cleanly
-    _PROCESS_BUILD[:] = [make_build(personalizer, needs_mime, strip_parts=needs_mime)]
+    _PROCESS_BUILD[:] = [make_build(personalizer, needs_mime, strip_parts=needs_mime, dkim=dkim)]
 
     def exit_with_parent() -> None:
         # A builder holds both ends of its task pipe, so it never sees EOF: if `digest send` is
@@ -74,9 +85,11 @@ class ProcessBuilder:
         from concurrent.futures import ProcessPoolExecutor
 
         self.processes = processes
+        # The key is read here, so a missing or unreadable one is an error before any process starts.
+        dkim = signer_for(personalizer.settings) if needs_mime else None
         self._pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
                                          initializer=_init_process,
-                                         initargs=(personalizer, needs_mime, os.getpid()))
+                                         initargs=(personalizer, needs_mime, os.getpid(), dkim))
 
     def submit(self, rows: Sequence[RecipientRow]):
         """Start building one batch; a Future of the build's list."""

@@ -43,6 +43,7 @@ class DryRun:
     sample: bytes | None = None
     sample_to: str = ""
     notes: list[str] = field(default_factory=list)
+    dkim: str = ""          # whether the messages will be DKIM-signed, and over which headers
 
 
 def dry_run(job: "SendJob") -> DryRun:
@@ -70,7 +71,8 @@ def dry_run(job: "SendJob") -> DryRun:
         first = first or row
     preview = DryRun(slug=job.slug, subject=job.issue.subject, from_addr=job.personalizer.from_addr,
                      transport=transport, list_path=job.list_path, tags=job.tags, counts=counts,
-                     send=send, ledger_counts=ledger_counts, notes=notes)
+                     send=send, ledger_counts=ledger_counts, notes=notes,
+                     dkim=_signing_plan(job))
     if first is not None:
         row = RecipientRow(id=0, key=first[0], email=first[1], name=first[2], fields=first[3],
                            tags=first[4], line=first[5])
@@ -125,6 +127,15 @@ def retry_dry_run(job: "SendJob", *, show: int = 5) -> RetryDryRun:
                           f"send it first: digest send {job.slug} --yes")
     return RetryDryRun(slug=job.slug, subject=send.subject, transport=_describe_transport(job),
                        deferred=counts[DEFERRED], failed=transient, in_doubt=counts[SENDING], rows=rows)
+
+
+def _signing_plan(job: "SendJob") -> str:
+    from digest.delivery.dkim import signing_plan
+
+    try:
+        return signing_plan(job.settings, job.transport_class())
+    except DigestError as exc:  # an unknown transport: _describe_transport says so
+        return f"unknown ({exc.message})"
 
 
 def _describe_transport(job: "SendJob") -> str:
