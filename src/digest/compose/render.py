@@ -352,7 +352,7 @@ def render_issue(issue: Issue, settings: "Settings", *, asset_base: str | None =
         issue=issue,
         subject=SlotText(subject),
         preheader=SlotText(preheader),
-        html=SlotText(html),
+        html=SlotText(html, urls=True),  # slots in an href or src are filled as URLs
         text=SlotText(text),
         fingerprint=digest.hexdigest(),
         assets=assets,

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Protocol
 
 from digest.addresses import address_key
-from digest.compose.slots import split_slot
+from digest.compose.slots import UnsafeLink, split_slot, url_value
 from digest.errors import ConfigError, MergeError
 from digest.newsletter import newsletter_identity
 from digest.outgoing import OutgoingMessage
@@ -95,10 +95,29 @@ class Personalizer:
         return values
 
     def check(self, sub: "Subscriber") -> None:
-        """Raise MergeError if the issue uses a field this subscriber lacks and that has no default."""
+        """Raise MergeError if the issue uses a field this subscriber lacks and that has no default,
+        or one that begins a link with something other than an http(s) or mailto URL."""
         for name in self.needed:
             if self._value(name, sub) is None:
                 self.values_for(sub)  # raises with the full message
+        for name in self.rendered.html.link_fields & self.needed:
+            try:
+                url_value(self._value(name, sub) or "", "link", name)
+            except UnsafeLink as exc:
+                raise self._unsafe(exc, sub) from None
+
+    def _unsafe(self, exc: UnsafeLink, sub: "Subscriber | None") -> MergeError:
+        field, _ = self.slots.get(exc.field, (exc.field, None))
+        who = f"{self.source}:{sub.line}: {sub.email}: " if sub is not None else f"{self.source}: "
+        return MergeError(f"{who}the merge field '{field}' begins a link, but {exc.value.strip()[:80]!r} is not "
+                          "an http(s):// or mailto: address.", f"fix the '{field}' column (a link such as "
+                          "https://…); links to javascript:, data: or files are never sent")
+
+    def _html(self, values: Mapping[str, str], sub: "Subscriber | None") -> str:
+        try:
+            return self.rendered.html.fill(values, _escape_html)
+        except UnsafeLink as exc:
+            raise self._unsafe(exc, sub) from None
 
     def sample_reader(self, email: str = "reader@example.org") -> "Subscriber":
         """A made-up reader for a look at the message (`digest build`, --test to someone not on the list):
@@ -142,7 +161,7 @@ class Personalizer:
             envelope_from=self.envelope_from,
             reply_to=self.reply_to,
             subject=self.subject_prefix + r.subject.fill(header_values),
-            html=r.html.fill(values, _escape_html),
+            html=self._html(values, sub),
             text=r.text.fill(values),
             message_id=self.message_id(sub.email),
             headers=self.headers_for(values["unsubscribe_url"]),
@@ -161,4 +180,4 @@ class Personalizer:
         for name, (field, _) in self.slots.items():
             if field in COMPUTED_FIELDS:
                 values.setdefault(name, values[field])
-        return self.rendered.html.fill(values, _escape_html), self.rendered.text.fill(values)
+        return self._html(values, None), self.rendered.text.fill(values)
