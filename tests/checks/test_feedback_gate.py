@@ -33,7 +33,7 @@ def test_a_complaint_rate_above_the_limit_stops_the_send_with_the_figures(projec
     code, out, err = run("send", EXAMPLE_ISSUE, "--yes")
     assert code == 1 and "feedback-complaint-rate" in err
     code, out, err = run("send", EXAMPLE_ISSUE, "--yes", "--accept-warnings")
-    assert "feedback-complaint-rate" not in err  # accepted (it is a warning, never an error)
+    assert code == 0 and "accepted warning feedback-complaint-rate" in err, err
 
 
 def test_hard_bounces_over_the_setting_and_nothing_under_it(project, settings):

@@ -93,3 +93,15 @@ def suppress_remove(app: AppContext, emails: tuple[str, ...]) -> None:
 
     for address, removed in unsuppress(app.settings, emails):
         click.echo(f"{'removed' if removed else 'not suppressed'}: {terminal_safe(address)}")
+
+
+@suppress.command("sync")
+@click.option("--transport", "transport_name", metavar="NAME",
+              help="The provider to pull from: postmark, sendgrid, mailgun or resend (default: [send] transport).")
+@pass_app
+def suppress_sync(app: AppContext, transport_name: str | None) -> None:
+    """Pull bounces, complaints and unsubscribes from the provider's suppression API into the list (from cron, too)."""
+    from digest.feedback.sync import sync_suppressions
+
+    for entry in sync_suppressions(app.settings, transport_name):
+        click.echo(f"{entry.name:28} {entry.read:,} read, {entry.added:,} newly suppressed")
