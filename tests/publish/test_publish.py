@@ -54,7 +54,15 @@ def test_the_public_field_is_true_or_false(project):
         load_issue(path)
 
 
+def greet_by_name(project: Path) -> None:
+    """The intro starts with the reader's first name (the example list has the column; the default is 'friend')."""
+    path = project / "issues" / f"{EXAMPLE_ISSUE}.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("intro: |\n  ", "intro: |\n  Dear {{ first_name }}, ", 1),
+                    encoding="utf-8")
+
+
 def test_a_sent_issue_is_published_where_its_email_links_and_loads_images(project, settings, capsys, monkeypatch):
+    greet_by_name(project)
     send_example(capsys, monkeypatch)
     result = publish_site(settings)
     assert result.issues == [EXAMPLE_ISSUE]
@@ -70,7 +78,7 @@ def test_a_sent_issue_is_published_where_its_email_links_and_loads_images(projec
     # The web version loads the same files, relative to itself (the archive works on any host).
     for url in image_urls:
         assert f'src="../{url[len(root):]}"' in page
-    assert "friend" in page  # merge fields show their defaults
+    assert "Dear friend," in page and "%%DIGEST" not in page  # merge fields show their defaults
 
 
 def test_two_issues_images_of_one_name_never_collide_and_old_ones_stay(project, settings):
@@ -107,6 +115,7 @@ def test_the_feed_parses_and_carries_every_issue_in_full(project, settings):
 def test_nothing_personal_is_published(project, settings, capsys, monkeypatch):
     from digest.audience.subscribers import read_subscribers
 
+    greet_by_name(project)
     send_example(capsys, monkeypatch)
     result = publish_site(settings)
     readers = [s.email for s in read_subscribers(settings.path("subscribers"))]

@@ -52,3 +52,23 @@ def test_unsuppress_from_removes_only_the_given_sources(tmp_path):
         assert ledger.unsuppress_from("A@example.net", ("web", "one-click")) is True
         assert ledger.unsuppress_from("b@example.net", ("web", "one-click")) is False
         assert not ledger.is_suppressed("a@example.net") and ledger.is_suppressed("b@example.net")
+
+
+def test_connections_opening_a_new_ledger_at_once_apply_each_migration_once(tmp_path):
+    import threading
+
+    errors, barrier = [], threading.Barrier(12)
+
+    def open_it():
+        barrier.wait()
+        try:
+            Ledger(tmp_path / "ledger.sqlite3", timeout=30).close()
+        except Exception as exc:  # noqa: BLE001 — collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []

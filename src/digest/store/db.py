@@ -77,6 +77,12 @@ class Database:
         for number in range(version, len(MIGRATIONS)):
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                # Another connection may have applied it while this one waited for the lock (two
+                # first requests to `digest serve` open a new ledger at once).
+                if self._db.execute("PRAGMA user_version").fetchone()[0] > number:
+                    self._db.execute("COMMIT")
+                    self.version = max(self.version, number + 1)
+                    continue
                 for statement in split_sql(MIGRATIONS[number]):
                     self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version={number + 1}")

@@ -33,6 +33,10 @@ class Server:
 
         # Refuse to start without the real key ring: every link would answer "does not work".
         KeyRing.for_settings(settings)
+        # The ledger made (or upgraded) once here, not by the first requests racing each other.
+        from digest.store.ledger import Ledger
+
+        Ledger.for_settings(settings).close()
         self.app = make_app(settings)
         self.app.archive_dir = Path(archive) if archive else None
         if threads < 1:

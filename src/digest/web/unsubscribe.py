@@ -97,9 +97,22 @@ def _resubscribe(app, address: str) -> Response:
     return page(app.settings, "back", email=address)
 
 
+_THREAD = threading.local()
+
+
 def _ledger(app, work):
-    """Run `work(ledger)` on a connection of this request's own (the app serves from many threads)."""
+    """Run `work(ledger)` on this server thread's own connection (kept open: opening one per request
+    costs more than the write), dropped after an error so the next request starts clean."""
     from digest.store.ledger import Ledger, ledger_path
 
-    with Ledger(ledger_path(app.settings), timeout=WRITE_TIMEOUT) as ledger:
+    path = ledger_path(app.settings)
+    ledger = getattr(_THREAD, "ledgers", {}).get(path)
+    if ledger is None:
+        ledger = Ledger(path, timeout=WRITE_TIMEOUT)
+        _THREAD.__dict__.setdefault("ledgers", {})[path] = ledger
+    try:
         return work(ledger)
+    except BaseException:
+        _THREAD.ledgers.pop(path, None)
+        ledger.close()
+        raise

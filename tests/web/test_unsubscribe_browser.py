@@ -1,0 +1,58 @@
+"""The unsubscribe page in real headless Chromium: the button POSTs, the undo button resubscribes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from digest.store.ledger import Ledger
+from tests.helpers.web import running_server, token_for
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed at /usr/bin/chromium"),
+]
+
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+READER = "ann.reader@example.net"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def suppressed(settings) -> list[tuple[str, str]]:
+    with Ledger.for_settings(settings) as ledger:
+        return [(email, source) for email, _, source, _ in ledger.iter_suppressions()]
+
+
+def test_the_button_unsubscribes_and_the_undo_resubscribes(settings, monkeypatch, browser):
+    with running_server(settings, monkeypatch) as srv:
+        context = browser.new_context()
+        page = context.new_page()
+        url = f"{srv.url}/unsubscribe?token={token_for(settings, READER)}"
+        page.goto(url)
+        expect(page.get_by_role("heading", level=1)).to_have_text("Unsubscribe from Innovation Hub News?")
+        assert suppressed(settings) == []  # loading the page changed nothing
+        button = page.get_by_role("button", name="Unsubscribe")
+        button.focus()  # reachable from the keyboard
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("heading", level=1)).to_have_text("You are unsubscribed")
+        assert page.url == url  # the POST answered in place: no redirect
+        assert context.cookies() == []
+        assert suppressed(settings) == [(READER, "web")]
+        page.get_by_role("button", name="I clicked by mistake — resubscribe").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("You are subscribed again")
+        assert suppressed(settings) == []
+        context.close()
