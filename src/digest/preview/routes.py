@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from digest.compose.render import GMAIL_CLIP_BYTES
 from digest.errors import DigestError
+from digest.preview import auth
 from digest.preview.dark import MODES
 from digest.preview.project import NotFound
 
@@ -25,6 +26,9 @@ _ASSET_TYPES = {"html": "text/html; charset=utf-8", "css": "text/css; charset=ut
                 "js": "text/javascript; charset=utf-8", "svg": "image/svg+xml", "png": "image/png"}
 # The email is authored content shown inside the preview's origin: no scripts, no plugins.
 EMAIL_CSP = "script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'"
+# An issue's file (an image, maybe an SVG with a script in it) opened on its own: a sandbox (an
+# origin of its own, no scripts) that loads nothing, so it can never read /api/subscribers.
+FILE_CSP = "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'"
 
 
 def package_asset(name: str) -> bytes | None:
@@ -77,6 +81,19 @@ class PreviewHandler(BaseHTTPRequestHandler):
         port = self.server.server_address[1]
         return host.lower() in {f"127.0.0.1:{port}", f"localhost:{port}"}
 
+    def _signed_in(self, url, query: dict[str, str]) -> bool:
+        """True for a browser with the token's cookie; the token in the URL sets it (303 to the same
+        address without it); anything else is refused."""
+        server = self.server
+        if "token" in query and auth.same(query["token"], server.token):
+            self._send(HTTPStatus.SEE_OTHER, b"", "text/plain; charset=utf-8",
+                       {"Location": auth.without_token(url), "Set-Cookie": auth.set_cookie(server.cookie_name, server.token)})
+            return False
+        if auth.same(auth.cookie_token(self.headers.get("Cookie"), server.cookie_name), server.token):
+            return True
+        self._text(HTTPStatus.FORBIDDEN, auth.DENIED)
+        return False
+
     def do_HEAD(self) -> None:
         """Same as GET without the body."""
         self.do_GET()
@@ -90,7 +107,8 @@ class PreviewHandler(BaseHTTPRequestHandler):
         segments = [unquote(s) for s in url.path.split("/")[1:]]
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         try:
-            self._route(segments, query)
+            if self._signed_in(url, query):
+                self._route(segments, query)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the browser went away (page reloaded mid-response)
         except Exception as exc:  # a bug: answer 500 and tell the terminal, keep serving
@@ -183,7 +201,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
         if found is None:
             return self._text(HTTPStatus.NOT_FOUND, "Not found (only the images the issue uses are served).\n")
         path, content_type = found
-        self._send(200, path.read_bytes(), content_type)
+        self._send(200, path.read_bytes(), content_type, {"Content-Security-Policy": FILE_CSP})
 
     def _events(self) -> None:
         """Server-Sent Events: `change` with the new generation whenever a watched file changed."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 import socketserver
 import sys
 import threading
@@ -46,8 +47,11 @@ class PreviewServer(ThreadingHTTPServer):
 
     def __init__(self, project: PreviewProject, port: int, *, poll_interval: float = POLL_INTERVAL,
                  on_change: Callable[[list[Path]], None] | None = None,
-                 on_error: Callable[[str, str], None] | None = None):
+                 on_error: Callable[[str, str], None] | None = None, token: str | None = None):
         self.project = project
+        # Only a browser that has this answers: the list is on the page, and any local user (on a
+        # shared machine) can reach 127.0.0.1. It comes in the printed URL once, then as a cookie.
+        self.token = token or secrets.token_urlsafe(32)
         self.poll_interval = poll_interval
         self.on_change = on_change
         self.on_error = on_error
@@ -73,6 +77,15 @@ class PreviewServer(ThreadingHTTPServer):
     def url(self) -> str:
         """http://127.0.0.1:PORT (no trailing slash)."""
         return f"http://{HOST}:{self.port}"
+
+    @property
+    def cookie_name(self) -> str:
+        """The cookie that carries the token: one per port, as cookies are shared by every port of a host."""
+        return f"digest_preview_{self.port}"
+
+    def login_url(self, path: str = "/") -> str:
+        """The address to open (and print): `path` with the token, which the first answer moves to a cookie."""
+        return f"{self.url}{path}{'&' if '?' in path else '?'}token={self.token}"
 
     def report_error(self, what: str, details: str) -> None:
         """Hand an unexpected request failure to the caller (the CLI prints it)."""
@@ -143,8 +156,11 @@ def start_preview(settings: "Settings", *, issue: str | None = None, port: int |
         if path.resolve() not in {p.resolve() for p in issue_paths(settings)}:
             extra = (path,)  # a file outside the issues folder is previewed (and watched) too
         start_path = f"/issue/{quote(path.stem)}"
+    from digest.store.preview_token import preview_token
+
     project = PreviewProject(settings, extra_issues=extra, now=now)
-    server = bind_server(project, port, poll_interval=poll_interval, on_change=on_change, on_error=on_error)
+    server = bind_server(project, port, poll_interval=poll_interval, on_change=on_change, on_error=on_error,
+                         token=preview_token(settings))
     server.start_path = start_path
     server.start_watching()
     return server
