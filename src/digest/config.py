@@ -331,6 +331,11 @@ def _apply_env(raw: dict[str, dict[str, Any]], env: typing.Mapping[str, str]) ->
             except ValueError:
                 raise ConfigError(f"environment variable {var}={text!r}: expected {_type_label(kind)}.")
             raw.setdefault(section, {})[key] = value
+    _apply_transport_env(raw, env)
+
+
+def _apply_transport_env(raw: dict[str, dict[str, Any]], env: typing.Mapping[str, str]) -> None:
+    """DIGEST_<TRANSPORT>_<KEY>=value for the transport sections (only keys that are their settings)."""
     # Transport sections belong to their transport modules: keep the text and let load_section
     # convert it to the field's type, so DIGEST_SMTP_HOST=… works like the rest. Only a variable
     # that names a setting is kept: DIGEST_SMTP_PASSWORD is a secret the transport reads itself

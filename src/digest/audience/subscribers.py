@@ -348,6 +348,18 @@ def _check_header(header: list[str], name: str, line: int) -> list[str]:
         raise SubscriberError(f"{name}:{line}: the header has {len(header):,} columns; at most {MAX_COLUMNS:,}.",
                               "is this the subscriber list? Save it from the spreadsheet as CSV, one row per reader")
     columns = [normalise_header(c) for c in header]
+    columns[_email_column(header, columns, name, line)] = "email"
+    repeated = sorted(c for c, n in Counter(columns).items() if c and n > 1)  # one pass
+    if len(repeated) == 1:
+        raise SubscriberError(f"{name}:{line}: column {repeated[0]!r} appears twice.", "give every column its own name")
+    if repeated:
+        raise SubscriberError(f"{name}:{line}: columns {_some(repr(c) for c in repeated)} appear more than once.",
+                              "give every column its own name")
+    return columns
+
+
+def _email_column(header: list[str], columns: list[str], name: str, line: int) -> int:
+    """Where the addresses are: the one column named email (or e-mail, Email Address …)."""
     email_cols = [i for i, c in enumerate(columns) if c in EMAIL_COLUMNS]
     if not email_cols:
         found = _some(repr(c.strip()) for c in header if c.strip()) or "nothing"
@@ -361,14 +373,7 @@ def _check_header(header: list[str], name: str, line: int) -> list[str]:
         raise SubscriberError(f"{name}:{line}: more than one email column "
                               f"({', '.join(repr(header[i].strip()) for i in email_cols)}).",
                               "keep one column of addresses, or rename the others")
-    columns[email_cols[0]] = "email"
-    repeated = sorted(c for c, n in Counter(columns).items() if c and n > 1)  # one pass
-    if len(repeated) == 1:
-        raise SubscriberError(f"{name}:{line}: column {repeated[0]!r} appears twice.", "give every column its own name")
-    if repeated:
-        raise SubscriberError(f"{name}:{line}: columns {_some(repr(c) for c in repeated)} appear more than once.",
-                              "give every column its own name")
-    return columns
+    return email_cols[0]
 
 
 def _some(items: Iterable[str], shown: int = 5) -> str:

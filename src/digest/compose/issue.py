@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-import yaml
-
+from digest.compose.yamlfile import Node, parse_issue_yaml
 from digest.errors import IssueError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -18,13 +17,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 ISSUE_SUFFIXES = (".yaml", ".yml")
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-# Limits that keep one hostile or runaway file from stalling a build, the preview or a --due run.
-# Gmail clips an email after ~102 KB of HTML, so none of them stops a real newsletter.
-MAX_FILE_BYTES = 256 * 1024
-MAX_DEPTH = 20                # nesting of mappings and lists; an issue needs 4
+# Limits that keep one hostile or runaway file from stalling a build, the preview or a --due run
+# (with yamlfile's on the file's size and nesting). Gmail clips an email after ~102 KB of HTML,
+# so none of them stops a real newsletter.
 MAX_MARKDOWN_CHARS = 200_000  # intro, outro, a section's body: twice what Gmail shows, ~1.5 s to render
 MAX_TEXT_CHARS = 2_048        # every other field: titles, subject, links, image paths
-_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~30x faster
 
 
 @dataclass(frozen=True)
@@ -78,109 +75,12 @@ class Issue:
         return self.lines.get(dotted, 1)
 
 
-# --- YAML with line numbers -------------------------------------------------------------------
-
-class _Node:
-    """A YAML value together with the line it starts on."""
-
-    __slots__ = ("value", "line", "key_lines")
-
-    def __init__(self, value: Any, line: int, key_lines: dict[str, int] | None = None):
-        self.value = value
-        self.line = line
-        self.key_lines = key_lines or {}
-
-
-def _convert(node: yaml.Node, where: Path) -> _Node:
-    line = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        out: dict[str, _Node] = {}
-        key_lines: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise IssueError(f"{where}:{key_node.start_mark.line + 1}: keys must be plain words.")
-            key = key_node.value
-            if key in out:
-                raise IssueError(f"{where}:{key_node.start_mark.line + 1}: '{key}' is given twice "
-                                 f"(first on line {key_lines[key]}).", "keep one of them")
-            key_lines[key] = key_node.start_mark.line + 1
-            out[key] = _convert(value_node, where)
-        return _Node(out, line, key_lines)
-    if isinstance(node, yaml.SequenceNode):
-        return _Node([_convert(n, where) for n in node.value], line)
-    # Scalars stay strings (YAML 1.1 would turn "no" into False and dates into objects); only an
-    # explicit null (~, null, or nothing) becomes None.
-    if node.tag == "tag:yaml.org,2002:null" and node.style is None:
-        return _Node(None, line)
-    return _Node(node.value, line)
-
-
-def _check_structure(text: str, path: Path) -> None:
-    """Refuse anchors, aliases and deep nesting before composing: an alias bomb expands to billions
-    of nodes, a self-referencing alias or 5,000 nested lists recurse without end."""
-    depth = 0
-    try:
-        for event in yaml.parse(text, Loader=_FAST_LOADER):
-            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-                raise IssueError(f"{path}:{event.start_mark.line + 1}: anchors and aliases (&name, *name) are "
-                                 "not allowed in issue files.", "write the value out where it is used")
-            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    raise _too_deep(path, event.start_mark)
-            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                depth -= 1
-    except yaml.MarkedYAMLError as exc:
-        # libyaml has a nesting limit of its own, met while it looks ahead inside [ [ [ …
-        if "nesting depth" in str(exc.problem) and exc.problem_mark is not None:
-            raise _too_deep(path, exc.problem_mark) from None
-    except yaml.YAMLError:
-        pass  # composing reports it, at the same place, in the usual words
-
-
-def _too_deep(path: Path, mark) -> IssueError:
-    return IssueError(f"{path}:{mark.line + 1}: the file is nested more than {MAX_DEPTH} levels deep.",
-                      "an issue needs four: sections, a section, its image or cta, their fields")
-
-
-def _parse_yaml(path: Path) -> _Node:
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise IssueError(f"{path}: the file is {size // 1024:,} KB; an issue file may be at most "
-                             f"{MAX_FILE_BYTES // 1024} KB.", "split it into several issues, or link to the "
-                             "long parts on the web (Gmail clips emails over ~102 KB)")
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise IssueError(f"{path}: no such issue file.", "check the name, or run `digest new \"Title\"`")
-    except UnicodeDecodeError as exc:
-        raise IssueError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}).",
-                         "save the file as UTF-8")
-    _check_structure(text, path)
-    try:
-        try:
-            node = yaml.compose(text, Loader=_FAST_LOADER)
-        except yaml.YAMLError:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)  # to report it in PyYAML's clearer words
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f":{mark.line + 1}" if mark else ""
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise IssueError(f"{path}{line}: broken YAML: {problem}.",
-                         "check indentation and quote values that contain ': ' or start with a symbol")
-    except yaml.YAMLError as exc:
-        raise IssueError(f"{path}: broken YAML: {exc}.")
-    if node is None:
-        raise IssueError(f"{path}: the file is empty.", "see the README's 'Issue files' section for the format")
-    return _convert(node, path)
-
-
 # --- validation -------------------------------------------------------------------------------
 
 class _Reader:
     """Reads fields out of a mapping node, naming file, line and field in every error."""
 
-    def __init__(self, path: Path, node: _Node, prefix: str, lines: dict[str, int], *, label: str = "",
+    def __init__(self, path: Path, node: Node, prefix: str, lines: dict[str, int], *, label: str = "",
                  shown: str | None = None):
         self.path, self.node, self.prefix, self.lines = path, node, prefix, lines
         # `prefix` keys `lines` (sections[3].cta.label); errors say "section 4 ('Title'): 'cta.label'"
@@ -211,7 +111,7 @@ class _Reader:
                 raise IssueError(f"{self.at(self.node.key_lines[key])}unknown field '{self.name(key)}'.{did}",
                                  f"allowed here: {', '.join(allowed)}")
 
-    def raw(self, key: str) -> _Node | None:
+    def raw(self, key: str) -> Node | None:
         return self.node.value.get(key)
 
     def text(self, key: str, *, required: bool = True, default: str = "", limit: int = MAX_TEXT_CHARS) -> str:
@@ -310,7 +210,7 @@ def _url(reader: _Reader, key: str) -> str:
 def load_issue(path: Path | str) -> Issue:
     """Read and validate one issue file."""
     path = Path(path)
-    root = _parse_yaml(path)
+    root = parse_issue_yaml(path)
     lines: dict[str, int] = {}
     top = _Reader(path, root, "", lines)
     top.check_keys(ISSUE_KEYS)
@@ -346,7 +246,7 @@ def load_issue(path: Path | str) -> Issue:
     )
 
 
-def _sections(path: Path, root: _Node, top: _Reader, lines: dict[str, int]) -> tuple[Section, ...]:
+def _sections(path: Path, root: Node, top: _Reader, lines: dict[str, int]) -> tuple[Section, ...]:
     """The issue's sections, each with its title, body, optional image and call to action."""
     sections_node = top.raw("sections")
     if sections_node is None or sections_node.value is None:
@@ -371,7 +271,7 @@ def _sections(path: Path, root: _Node, top: _Reader, lines: dict[str, int]) -> t
     return tuple(sections)
 
 
-def _section_label(i: int, node: _Node) -> str:
+def _section_label(i: int, node: Node) -> str:
     """How errors name a section: as people count and title it, "section 4 ('Innovation Festival')"."""
     title = node.value.get("title") if isinstance(node.value, dict) else None
     if title is None or not isinstance(title.value, str) or not title.value.strip():
