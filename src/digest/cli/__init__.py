@@ -13,6 +13,7 @@ import click
 
 from digest import __version__
 from digest.cli.app import AppContext
+from digest.cli.bounces import bounces
 from digest.cli.check import check
 from digest.cli.content import build, init, new, preview
 from digest.cli.dkim import dkim
@@ -38,7 +39,7 @@ def cli(ctx: click.Context, config: str | None, debug: bool) -> None:
 
 
 for command in (init, new, build, check, preview, subscribers, send, retry, schedule, status, unsubscribe, suppress,
-                dkim, serve, publish):
+                dkim, serve, publish, bounces):
     cli.add_command(command)
 
 

@@ -122,6 +122,14 @@ def slug_of_message_id(message_id: str | None) -> str | None:
     return slug if dot and slug and len(digest) == 24 and all(c in "0123456789abcdef" for c in digest) else None
 
 
+def latest_sent_row(ledger: "Ledger", email: str) -> int | None:
+    """The recipient row of the most recent send that reached this address (for a bounce that does not
+    say which message it was about), or None."""
+    rows = ledger._read("SELECT r.id FROM recipients r JOIN sends s ON s.id = r.send_id WHERE r.key=? AND "
+                        "r.state='sent' ORDER BY s.started_at DESC, s.id DESC LIMIT 1", (address_key(email),))
+    return rows[0][0] if rows else None
+
+
 def _soft_streak(db: sqlite3.Connection, key: str, limit: int) -> bool:
     """Whether the address bounced (soft or hard) on each of the last `limit` sends that reached it."""
     sends = [r[0] for r in db.execute(
