@@ -26,15 +26,16 @@ _SPF_TERM = re.compile(r"^[+?~-]?(all|include:\S+|a(:\S+)?(/\d+)?|mx(:\S+)?(/\d+
 class Provider:
     """What an API provider's setup guides tell a domain to publish (see docs/transports/)."""
 
-    spf_include: str           # the include: its servers' SPF record is reached by
-    selectors: tuple[str, ...]  # DKIM selectors its domain setup always uses ('' = account-specific)
+    spf_include: str | None     # the include its servers' SPF is reached by (None: through a return-path CNAME)
+    selectors: tuple[str, ...]  # DKIM selectors its domain setup always uses (none: account-specific)
+    spf_subdomain: str = ""     # where its SPF record goes, under the From domain ('' = the domain itself)
 
 
 PROVIDERS = {
-    "postmark": Provider("spf.mtasv.net", ()),        # selector date-based, per account
+    "postmark": Provider(None, ()),                   # selector date-based per account; SPF via pm-bounces CNAME
     "sendgrid": Provider("sendgrid.net", ("s1", "s2")),
     "mailgun": Provider("mailgun.org", ()),           # selector per domain
-    "resend": Provider("amazonses.com", ("resend",)),
+    "resend": Provider("amazonses.com", ("resend",), "send"),
 }
 
 
@@ -248,7 +249,10 @@ def _check_all(report: CheckReport, settings: "Settings", lookup: Lookup, transp
     bounce_domain = idna_domain(bounce) or bounce
     provider = PROVIDERS.get(transport)
     relay_ips = _relay_addresses(settings, lookup) if provider is None else []
-    for domain in dict.fromkeys([bounce_domain, from_domain]):
+    spf_domains = [bounce_domain, from_domain]
+    if provider and provider.spf_subdomain:
+        spf_domains = [f"{provider.spf_subdomain}.{from_domain}"]
+    for domain in dict.fromkeys(spf_domains):
         check_spf(report, lookup, domain, relay_ips, provider.spf_include if provider else None)
     dkim_domain = None
     if provider is None:

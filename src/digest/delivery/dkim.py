@@ -34,13 +34,18 @@ def relaxed_body(body: bytes) -> bytes:
     """
     from dkim.canonicalization import correct_empty_body, strip_trailing_lines
 
-    if b"\t" in body:
-        body = body.replace(b"\t", b" ")
-    if b"  " in body:
-        body = _RUNS.sub(b" ", body)
-    if b" \r\n" in body:  # runs are single spaces now: one pass removes trailing whitespace
-        body = body.replace(b" \r\n", b"\r\n")
-    return correct_empty_body(strip_trailing_lines(body))
+    return correct_empty_body(strip_trailing_lines(_relaxed_lines(body)))
+
+
+def _relaxed_lines(text: bytes) -> bytes:
+    """Relaxed canonicalisation of whole lines, without the end-of-body rule."""
+    if b"\t" in text:
+        text = text.replace(b"\t", b" ")
+    if b"  " in text:
+        text = _RUNS.sub(b" ", text)
+    if b" \r\n" in text:  # runs are single spaces now: one pass removes trailing whitespace
+        text = text.replace(b" \r\n", b"\r\n")
+    return text
 
 
 def _runs():
@@ -50,6 +55,7 @@ def _runs():
 
 
 _RUNS = _runs()
+_MAX_PIECES = 4096  # an issue's static pieces are a few hundred; personalised ones fill the rest, then stop
 
 
 class DkimSigner:
@@ -78,10 +84,12 @@ class DkimSigner:
         self.header_names = list(dict.fromkeys(names)) + list(dict.fromkeys(o.lower() for o in oversign))
         self._include = tuple(h.encode("ascii") for h in self.header_names)
         self._relaxed_body = self._policy.body_algorithm.name == b"relaxed"
+        self._wanted = frozenset(self._include)
+        self._pieces: dict[bytes, bytes] = {}  # body piece → its canonical form (one issue's pieces)
         self._clock = clock
 
     def __getstate__(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "_policy"}
+        return {k: (v if k != "_pieces" else {}) for k, v in self.__dict__.items() if k != "_policy"}
 
     def __setstate__(self, state: dict) -> None:
         from dkim.canonicalization import CanonicalizationPolicy
@@ -103,12 +111,37 @@ class DkimSigner:
             raise ValueError("not a message: no blank line after the headers")
         headers, _ = rfc822_parse(mime[:cut + 2] + b"\r\n")  # the headers only: the body is not split into lines
         body = mime[cut + 4:]
-        canon = relaxed_body(body) if self._relaxed_body else self._policy.canonicalize_body(body)
+        canon = self._relaxed(body) if self._relaxed_body else self._policy.canonicalize_body(body)
         bh = base64.b64encode(hashlib.sha256(canon).digest())
-        canon_headers = self._policy.canonicalize_headers(headers)
+        # Only the signed headers need canonicalising (hash_headers selects them again by name).
+        wanted = self._wanted
+        canon_headers = self._policy.canonicalize_headers([h for h in headers if h[0].lower() in wanted])
         stamp = str(int(self._clock())).encode("ascii")
         lines = [self._signature(key, canon_headers, bh, stamp) for key in self.keys]
         return b"".join(lines) + mime
+
+    def _relaxed(self, body: bytes) -> bytes:
+        """relaxed_body(body), reusing the canonical form of every piece seen before.
+
+        Cut after each '</tr>', a piece ends in '>': no whitespace run and no line-end whitespace
+        can span two pieces, so canonicalising piece by piece gives the same bytes. Per recipient
+        only the pieces holding a filled merge field are new (the rest are the issue's).
+        """
+        from dkim.canonicalization import correct_empty_body, strip_trailing_lines
+
+        pieces = body.split(b"</tr>")
+        last = pieces.pop()
+        cache = self._pieces
+        out = []
+        for piece in pieces:
+            canon = cache.get(piece)
+            if canon is None:
+                canon = _relaxed_lines(piece + b"</tr>")
+                if len(cache) < _MAX_PIECES:
+                    cache[piece] = canon
+            out.append(canon)
+        out.append(_relaxed_lines(last))
+        return correct_empty_body(strip_trailing_lines(b"".join(out)))
 
     def _signature(self, key: DkimKey, canon_headers: list, bh: bytes, stamp: bytes) -> bytes:
         """One DKIM-Signature line, built as dkimpy's `DKIM.gen_header` builds it."""
