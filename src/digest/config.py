@@ -165,12 +165,13 @@ class FeedbackSettings:
     imap_port: int = setting(993, "Port of the IMAP server (implicit TLS).")
     imap_user: str | None = setting(None, "IMAP login (default: [send] bounce_address).")
     imap_password_env: str = setting("DIGEST_IMAP_PASSWORD", "Name of the environment variable holding the IMAP "
-                                     "password.")
+                                     "password (never put it in digest.toml).")
     imap_folder: str = setting("INBOX", "The folder bounce messages arrive in.")
     imap_done_folder: str = setting("digest-processed", "Where `digest bounces fetch` moves the messages it handled "
                                     "(created when missing; nothing is deleted).")
     imap_ca_file: str | None = setting(None, "Optional CA bundle (PEM) to verify the IMAP server with, instead of the "
-                                       "system's.")
+                                       "system's (a private CA or a self-signed certificate); relative to "
+                                       "digest.toml's folder. Verification cannot be switched off.")
 
 
 SECTIONS: dict[str, type] = {
