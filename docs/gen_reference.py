@@ -4,7 +4,7 @@
 
 `cli_reference()` walks the click group `digest.cli:cli` (every command and sub-group, its help,
 usage, arguments and options); `settings_reference()` walks the settings dataclasses (the sections
-in `digest.config.SECTIONS` and each transport's `settings_class`, e.g. `digest.transports.smtp.SMTPSettings`,
+in `digest.sections.SECTIONS` and each transport's `settings_class`, e.g. `digest.transports.smtp.SMTPSettings`,
 the HTTP ones subclasses of `digest.transports.http.HTTPSettings`), reading each field's description
 from its `metadata["doc"]`. tests/test_docs.py checks that the committed pages equal this output.
 """
@@ -204,7 +204,7 @@ def cli_reference() -> str:
 
 def settings_sections() -> list[tuple[str, type, bool]]:
     """(section name, settings dataclass, is a transport section) for every section of digest.toml."""
-    from digest import config
+    from digest import sections as config
     from digest.transports import settings_classes
 
     sections = [(name, cls, False) for name, cls in config.SECTIONS.items()]

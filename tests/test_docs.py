@@ -69,7 +69,7 @@ def test_every_setting_has_a_description():
 
 
 def test_every_transport_section_is_in_the_settings_reference():
-    from digest.config import TRANSPORT_SECTIONS
+    from digest.sections import TRANSPORT_SECTIONS
 
     documented = [name for name, _cls, transport in gen.settings_sections() if transport]
     assert documented == list(TRANSPORT_SECTIONS), \

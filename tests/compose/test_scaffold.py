@@ -14,8 +14,9 @@ from click.testing import CliRunner
 
 from digest.cli import cli
 from digest.compose.scaffold import init_project
-from digest.config import SECTIONS, load_settings, toml_name
+from digest.config import load_settings, toml_name
 from digest.errors import ConfigError
+from digest.sections import SECTIONS
 from digest.transports import settings_classes
 
 TODAY = dt.date(2027, 3, 4)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from digest.config import TRANSPORT_SECTIONS
 from digest.errors import ConfigError
+from digest.sections import TRANSPORT_SECTIONS
 from digest.transports import REGISTRY, settings_classes, transport_class
 
 

@@ -15,7 +15,7 @@ import time
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from digest.addresses import idna_domain
-from digest.config import DKIM_REQUIRED_HEADERS
+from digest.sections import DKIM_REQUIRED_HEADERS
 from digest.delivery.dkimkeys import ED25519, DkimKey, keys_for_settings
 from digest.errors import ConfigError
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from digest.config import SendSettings
+from digest.sections import SendSettings
 from digest.store.rows import DEFERRED, SendRow
 
 _SEND_DEFAULTS = SendSettings()  # one place for the defaults: digest.toml's [send] section

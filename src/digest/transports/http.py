@@ -28,7 +28,7 @@ from requests.structures import CaseInsensitiveDict
 
 from digest import __version__
 from digest.addresses import idna_domain
-from digest.config import load_section, secret, setting
+from digest.config import load_section, secret
 from digest.errors import (
     ConfigError,
     PermanentTransportError,
@@ -37,6 +37,7 @@ from digest.errors import (
     TransportError,
 )
 from digest.outgoing import OutgoingMessage
+from digest.sections import setting
 from digest.text import header_safe
 from digest.transports.api_call import (  # re-exported: providers import the API-call parts from here
     BODY_EXCERPT,

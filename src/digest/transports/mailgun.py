@@ -14,9 +14,9 @@ import json
 from dataclasses import dataclass
 from typing import Sequence
 
-from digest.config import setting
 from digest.errors import ConfigError, PermanentTransportError
 from digest.outgoing import OutgoingMessage
+from digest.sections import setting
 from digest.text import header_safe
 from digest.transports.base import SendResult, Status
 from digest.transports.http import (

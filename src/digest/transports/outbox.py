@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from digest.addresses import address_key
-from digest.config import load_section, setting
+from digest.config import load_section
 from digest.errors import ConfigError, PermanentTransportError, TransientTransportError
 from digest.filemodes import open_private, private_folder
 from digest.outgoing import OutgoingMessage
+from digest.sections import setting
 from digest.transports.base import SendResult, Status, Transport
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import Sequence
 from urllib.parse import quote
 
-from digest.config import setting
 from digest.errors import ConfigError, PermanentTransportError, TransportAuthError
 from digest.outgoing import OutgoingMessage
+from digest.sections import setting
 from digest.text import header_safe
 from digest.transports.base import AccountRefusedError, SendResult, Status
 from digest.transports.http import (

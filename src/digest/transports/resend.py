@@ -24,9 +24,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Sequence
 
-from digest.config import setting
 from digest.errors import ConfigError, TransientTransportError
 from digest.outgoing import OutgoingMessage
+from digest.sections import setting
 from digest.text import header_safe
 from digest.transports.base import AccountRefusedError, SendResult, Status
 from digest.transports.http import (

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from digest.config import load_section, secret, setting
+from digest.config import load_section, secret
 from digest.errors import (
     ConfigError,
     DigestError,
@@ -21,6 +21,7 @@ from digest.errors import (
     TransportAuthError,
 )
 from digest.outgoing import OutgoingMessage
+from digest.sections import setting
 from digest.transports.base import SendResult, Status, Transport
 from digest.transports.smtp_session import (
     ConnectionLost,
