@@ -13,7 +13,11 @@ from digest.delivery.options import RunOptions, RunStats
 from digest.delivery.stop import FailureStreak
 from digest.delivery.throttle import Throttle, backoff_delay
 from digest.delivery.workers import NOT_SENT
-from digest.errors import PermanentTransportError, TransientTransportError, TransportAuthError
+from digest.errors import (
+    PermanentTransportError,
+    TransientTransportError,
+    TransportAuthError,
+)
 from digest.outgoing import OutgoingMessage
 from digest.store.ledger import Ledger
 from digest.store.rows import DEFERRED, FAILED, PENDING, SENT, Outcome, RecipientRow
