@@ -95,3 +95,13 @@ def test_the_preview_shows_the_findings(project, settings):
     preview = PreviewProject(settings).frame_preview(EXAMPLE_ISSUE, None)
     assert [c["code"] for c in preview.checks] == ["merge-default-only"]
     assert preview.checks[0]["where"].startswith("issues/2023-12-learning-innovation-highlights.yaml:")
+
+
+def test_findings_quoting_list_values_cannot_steer_the_terminal(project):
+    from tests.checks.helpers import write_list
+
+    write_list(project, [["ann@example.org", "{{ \x1b]0;owned\x07 }}", "members"]])
+    edit_issue(project, "As we look back", "Dear {{ first_name }}, as we look back")
+    code, out, _ = run("check", EXAMPLE_ISSUE)
+    assert code == 1 and "merge-unsafe-value" in out
+    assert "\x1b" not in out and "\x07" not in out and "\\x1b]0;owned\\x07" in out

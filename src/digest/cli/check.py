@@ -8,14 +8,16 @@ from pathlib import Path
 import click
 
 from digest.cli.app import AppContext, display, pass_app
+from digest.text import terminal_safe
 
 
 def print_findings(report, *, err: bool = True) -> None:
     """Each finding on one line (errors red, warnings yellow) with its next step below it."""
-    for finding in report.findings:
-        click.secho(finding.line(), fg={"error": "red", "warning": "yellow"}.get(finding.level), err=err)
+    for finding in report.findings:  # findings quote list values: never let them steer the terminal
+        click.secho(terminal_safe(finding.line()), fg={"error": "red", "warning": "yellow"}.get(finding.level),
+                    err=err)
         if finding.hint:
-            click.echo(f"        → {finding.hint}", err=err)
+            click.echo(f"        → {terminal_safe(finding.hint)}", err=err)
 
 
 @click.command()

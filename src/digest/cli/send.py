@@ -18,6 +18,7 @@ from digest.cli.report import (
 from digest.cli.schedule import send_due
 from digest.cli.signals import stop_on_signals
 from digest.clock import utc_now
+from digest.text import terminal_safe
 
 
 def send_options(f):
@@ -133,7 +134,7 @@ def gate(job, **kw):
 def _print_accepted(report) -> None:
     """Warnings a send goes out with (accepted): said once, on stderr, so logs keep them."""
     for finding in report.warnings:
-        click.secho(f"accepted {finding.line()}", fg="yellow", err=True)
+        click.secho(terminal_safe(f"accepted {finding.line()}"), fg="yellow", err=True)
 
 
 def _confirmed(question: str, to_send: int) -> bool:
