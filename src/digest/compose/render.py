@@ -297,17 +297,8 @@ def _image_sizes(issue: Issue, base: str, names: Mapping[str, str]) -> dict[str,
     return sizes
 
 
-def render_issue(issue: Issue, settings: "Settings", *, asset_base: str | None = None,
-                 web: bool = False, hashed_assets: bool | None = None) -> Rendered:
-    """Run the whole pipeline once for an issue (`web`: the web version, whose footer reads as a page's).
-
-    Images go on assets_url under their content-hashed names (published_asset), where `digest
-    publish` puts them; with an explicit `asset_base` they keep their names (the caller places the
-    files), unless `hashed_assets` says otherwise."""
-    base = asset_base if asset_base is not None else settings.newsletter.assets_url
-    hashed = asset_base is None if hashed_assets is None else hashed_assets
-    env = _environment(settings, base)
-    template = issue.template or settings.newsletter.template
+def _local_assets(issue: Issue) -> tuple[Path, ...]:
+    """The image files the issue names by relative path; RenderError for one that is not there."""
     assets = tuple(
         (issue.path.parent / src).resolve()
         for img in [issue.header_image, *(s.image for s in issue.sections)] if img is not None
@@ -323,6 +314,21 @@ def render_issue(issue: Issue, settings: "Settings", *, asset_base: str | None =
         if not found:
             raise RenderError(f"{issue.path}: image file {asset} does not exist.",
                               "fix the image 'src' (relative paths are relative to the issue file)")
+    return assets
+
+
+def render_issue(issue: Issue, settings: "Settings", *, asset_base: str | None = None,
+                 web: bool = False, hashed_assets: bool | None = None) -> Rendered:
+    """Run the whole pipeline once for an issue (`web`: the web version, whose footer reads as a page's).
+
+    Images go on assets_url under their content-hashed names (published_asset), where `digest
+    publish` puts them; with an explicit `asset_base` they keep their names (the caller places the
+    files), unless `hashed_assets` says otherwise."""
+    base = asset_base if asset_base is not None else settings.newsletter.assets_url
+    hashed = asset_base is None if hashed_assets is None else hashed_assets
+    env = _environment(settings, base)
+    template = issue.template or settings.newsletter.template
+    assets = _local_assets(issue)
     names = {src: published_asset(src, issue.path.parent) for src in _local_srcs(issue)} if hashed else {}
     subject = content_to_slots(issue.subject)
     preheader = content_to_slots(issue.preheader)

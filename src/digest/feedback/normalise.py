@@ -150,31 +150,45 @@ def resend_events(payload: dict, event_id: str) -> list[FeedbackEvent]:
             for address in to if address]
 
 
+def _ses_bounce(part: dict) -> list[tuple]:
+    return [(r.get("emailAddress"), " ".join(str(r[k]) for k in ("status", "diagnosticCode") if r.get(k))
+             or f"{part.get('bounceType')} {part.get('bounceSubType')}") for r in part.get("bouncedRecipients", [])]
+
+
+def _ses_complaint(part: dict) -> list[tuple]:
+    return [(r.get("emailAddress"), str(part.get("complaintFeedbackType") or "spam complaint"))
+            for r in part.get("complainedRecipients", [])]
+
+
+def _ses_delivery(part: dict) -> list[tuple]:
+    return [(r, str(part.get("smtpResponse", ""))) for r in part.get("recipients", [])]
+
+
+def _ses_delay(part: dict) -> list[tuple]:
+    return [(r.get("emailAddress"), str(r.get("diagnosticCode") or part.get("delayType", "")))
+            for r in part.get("delayedRecipients", [])]
+
+
+# SES notification type → (the key of its details, our event, who it names with what reason)
+_SES_KINDS = {
+    "Bounce": ("bounce", BOUNCED, _ses_bounce),
+    "Complaint": ("complaint", COMPLAINED, _ses_complaint),
+    "Delivery": ("delivery", DELIVERED, _ses_delivery),
+    "DeliveryDelay": ("deliveryDelay", DEFERRED, _ses_delay),
+}
+
+
 def ses_events(message: dict, event_id: str) -> list[FeedbackEvent]:
     """An SES notification (the JSON inside an SNS Message): bounces, complaints, deliveries, delays."""
     kind = str(message.get("notificationType") or message.get("eventType") or "")
+    if kind not in _SES_KINDS:
+        return []
+    key, event, people_of = _SES_KINDS[kind]
     mail = message.get("mail") if isinstance(message.get("mail"), dict) else {}
     common = mail.get("commonHeaders") if isinstance(mail.get("commonHeaders"), dict) else {}
     ids = {"provider_id": bare_id(mail.get("messageId")), "message_id": bare_id(common.get("messageId"))}
-    if kind == "Bounce":
-        part = message.get("bounce") or {}
-        permanent = part.get("bounceType") == "Permanent"
-        people = [(r.get("emailAddress"), " ".join(str(r[k]) for k in ("status", "diagnosticCode") if r.get(k))
-                   or f"{part.get('bounceType')} {part.get('bounceSubType')}") for r in part.get("bouncedRecipients", [])]
-        event = BOUNCED
-    elif kind == "Complaint":
-        part, permanent, event = message.get("complaint") or {}, False, COMPLAINED
-        people = [(r.get("emailAddress"), str(part.get("complaintFeedbackType") or "spam complaint"))
-                  for r in part.get("complainedRecipients", [])]
-    elif kind == "Delivery":
-        part, permanent, event = message.get("delivery") or {}, False, DELIVERED
-        people = [(r, str(part.get("smtpResponse", ""))) for r in part.get("recipients", [])]
-    elif kind == "DeliveryDelay":
-        part, permanent, event = message.get("deliveryDelay") or {}, False, DEFERRED
-        people = [(r.get("emailAddress"), str(r.get("diagnosticCode") or part.get("delayType", "")))
-                  for r in part.get("delayedRecipients", [])]
-    else:
-        return []
+    part = message.get(key) or {}
+    permanent = kind == "Bounce" and part.get("bounceType") == "Permanent"
     when = event_time(part.get("timestamp") or mail.get("timestamp"))
     return [FeedbackEvent("ses", event, str(address), when, event_id, permanent=permanent, reason=reason, **ids)
-            for address, reason in people if address]
+            for address, reason in people_of(part) if address]
