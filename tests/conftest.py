@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.helpers.smtp_server",  # smtp_server, smtp_server_factory, tls_cert, tls_cert_factory, silent_server, tcp_proxy_factory
     "tests.helpers.disk",  # small_disk: a tmpfs that can be filled up
     "tests.helpers.fake_providers",  # no fixtures yet: the fake mail-service APIs (plain classes and helpers)
+    "tests.helpers.browser",  # browser: headless Chromium, one per module
 ]

@@ -7,32 +7,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.browser import BROWSER_MARKS
 from tests.helpers.project import EXAMPLE_ISSUE
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
 # The email's title colour inside the frame (null while the frame is between two documents).
 TITLE_COLOR = ("(h => h && getComputedStyle(h).color)"
                "(document.querySelector('#email').contentDocument?.querySelector('h1'))")
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed at /usr/bin/chromium"),
-]
+pytestmark = BROWSER_MARKS
 
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
