@@ -323,3 +323,15 @@ def test_an_svg_in_the_issue_folder_cannot_read_the_subscriber_list(page, server
     finally:
         collector.shutdown()
         collector.server_close()
+
+
+def test_the_pre_send_checks_show_in_the_page_and_follow_a_save(page, server, project):
+    edit(issue_file(project), "intro: |\n", "intro: |\n  Dear {{ first_name | upper }},\n\n")
+    open_issue(page, server)
+    notice = page.locator(".notice.check[data-code='merge-syntax']")
+    notice.wait_for()
+    assert "error: merge-syntax" in notice.inner_text()
+    assert "issues/2023-12-learning-innovation-highlights.yaml:" in notice.inner_text()
+    assert "bad" in (notice.get_attribute("class") or "")  # an error: shown as one
+    edit(issue_file(project), "Dear {{ first_name | upper }},", "Dear {{ first_name }},")
+    expect(page.locator(".notice.check")).to_have_count(0)  # fixed and saved: the finding goes
