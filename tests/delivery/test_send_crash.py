@@ -372,3 +372,27 @@ def test_builder_processes_do_not_outlive_a_killed_send(crashproject):
         for child in children:  # never leave orphans behind, even when the test fails
             if _alive(child):
                 os.kill(child, signal.SIGKILL)
+
+
+def test_sigterm_to_the_whole_process_group_stops_a_send_with_builders_like_ctrl_c(crashproject):
+    # systemd (KillMode=control-group), `docker stop` and a terminal's hang-up signal every process
+    # of the group: the builder process too. It must leave the stop to the sending process.
+    project, server, addresses, env = crashproject
+    addresses = write_list(project / "list.csv", 2000)  # 2,000 or more: messages are built in another process
+    proc = subprocess.Popen([sys.executable, "-m", "digest", "send", EXAMPLE_ISSUE, "--yes", "--rate", "200"],
+                            cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        wait_for(lambda: len(server.deliveries) >= 100 or proc.poll() is not None)
+        assert proc.poll() is None, "the send ended before it could be stopped"
+        os.killpg(proc.pid, signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 4, out + err
+    assert "interrupted (SIGTERM)" in err and "builder" not in err, err
+    assert rows_in(project, "sending") == set()
+    out, err = digest(project, env, "send", EXAMPLE_ISSUE, "--yes").communicate(timeout=120)
+    assert server.recipients() == collections.Counter({a: 1 for a in addresses})

@@ -55,7 +55,10 @@ def _init_process(personalizer, needs_mime: bool, parent: int, dkim=None) -> Non
     import threading
     import time
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the sending process, which stops cleanly
+    # Ctrl-C and SIGTERM reach the whole process group (a terminal, systemd, docker stop); they are
+    # for the sending process, which stops cleanly and then shuts this pool down.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _PROCESS_BUILD[:] = [make_build(personalizer, needs_mime, strip_parts=needs_mime, dkim=dkim)]
 
     def exit_with_parent() -> None:
