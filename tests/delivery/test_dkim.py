@@ -236,3 +236,19 @@ def test_the_piecewise_canonicalisation_equals_dkimpys(project, pems, monkeypatc
     bodies += [b"".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(2000)]
     for body in bodies + bodies[:5]:  # the second time through, from the cache
         assert signer._relaxed(body) == Relaxed.canonicalize_body(body)
+
+
+def test_send_due_warns_once_when_an_unsigned_smtp_send_goes_out(project, smtp_server, monkeypatch, capsys):
+    table = smtp_server.smtp_settings()
+    with open(project / "digest.toml", "a", encoding="utf-8") as fh:
+        fh.write("\n[smtp]\n" + "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in table.items()))
+    for k, v in {"DIGEST_UNSUBSCRIBE_KEYS": KEYS, "DIGEST_SEND_TRANSPORT": "smtp"}.items():
+        monkeypatch.setenv(k, v)
+    code, out, err = run(capsys, "send", "--due")
+    assert code == 0 and "does not DKIM-sign" not in out + err  # nothing due: a quiet run stays quiet
+    issue = project / "issues" / f"{EXAMPLE_ISSUE}.yaml"
+    issue.write_text(issue.read_text(encoding="utf-8").replace(
+        "date: 2023-12-21\n", "date: 2023-12-21\nsend_at: 2023-12-21T09:00:00+01:00\n", 1), encoding="utf-8")
+    code, out, err = run(capsys, "send", "--due")
+    assert code == 0, out + err
+    assert err.count("does not DKIM-sign") == 1

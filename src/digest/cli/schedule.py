@@ -52,13 +52,20 @@ def send_due(app: AppContext, *, rate, connections, transport_name, accept_warni
     tty = sys.stderr.isatty()
     line = _stamped_lines(tty)
     bars: dict = {}
+    warned: list[bool] = []
 
     def progress(entry, stats) -> None:
         if entry.slug not in bars:
             bars[entry.slug] = make_progress(stats.total, tty=tty, echo=click.echo)
         bars[entry.slug](stats)
 
+    unsigned = _unsigned_warning(app.settings, transport_name)
+
     def report(result) -> None:
+        if result.report is not None and unsigned and not warned:
+            # Once per run, and only when something went out: a quiet cron run stays quiet.
+            warned.append(True)
+            line(f"warning: {unsigned}", err=True, fg="yellow")
         if result.slug in bars:
             bars.pop(result.slug).close()
         # Failures go to stderr: with stdout sent to a log file, cron mails exactly the failures.
@@ -75,6 +82,14 @@ def send_due(app: AppContext, *, rate, connections, transport_name, accept_warni
     _print_due_run(run, line)
     if run.exit_code:
         raise click.exceptions.Exit(run.exit_code)
+
+
+def _unsigned_warning(settings, transport_name: str | None) -> str | None:
+    """The "digest does not DKIM-sign" warning for the transport this run sends with, if it applies."""
+    from digest.delivery.dkim import unsigned_warning
+    from digest.transports import transport_class
+
+    return unsigned_warning(settings, transport_class(transport_name or settings.send.transport))
 
 
 def _stamped_lines(tty: bool):
