@@ -9,11 +9,11 @@ import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.disk import SmallDisk, mount_tmpfs
 from tests.helpers.project import EXAMPLE_ISSUE
 from tests.helpers.send import KEYS, write_list
 
@@ -174,6 +174,16 @@ def _mount(*args: str) -> bool:
     return subprocess.run(["mount", *args], capture_output=True).returncode == 0
 
 
+def _state_on_tmpfs(project: Path, mounts: list[Path], size: str = "4m") -> SmallDisk:
+    """The project's state folder on a small tmpfs of its own (skipped where it cannot be mounted)."""
+    state = project / ".digest"
+    state.mkdir()
+    if not mount_tmpfs(state, size):
+        pytest.skip("cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)")
+    mounts.append(state)
+    return SmallDisk(state)
+
+
 @pytest.fixture
 def mounts():
     """Mount points to undo after the test (needs root with CAP_SYS_ADMIN; skipped otherwise)."""
@@ -205,22 +215,11 @@ def test_read_only_ledger_stops_before_sending(crashproject, mounts):
 
 def test_full_disk_stops_before_sending(crashproject, mounts):
     project, server, addresses, env = crashproject
-    state = project / ".digest"
-    state.mkdir()
-    if not _mount("-t", "tmpfs", "-o", "size=4m", f"digest-test-{uuid.uuid4().hex[:8]}", str(state)):
-        pytest.skip("cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)")
-    mounts.append(state)
+    disk = _state_on_tmpfs(project, mounts)
     proc = digest(project, env, "send", EXAMPLE_ISSUE, "--yes", "--limit", "5")
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, out + err
-    fh = open(state / "filler", "wb", buffering=0)
-    try:  # fill the file system to the last block
-        while True:
-            fh.write(b"\0" * 4096)
-    except OSError:
-        pass
-    finally:
-        fh.close()
+    disk.fill()  # to the last block
     proc = digest(project, env, "send", EXAMPLE_ISSUE, "--yes")
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, out + err
@@ -230,17 +229,8 @@ def test_full_disk_stops_before_sending(crashproject, mounts):
 
 def test_full_disk_at_the_first_send_is_a_clear_error(crashproject, mounts):
     project, server, addresses, env = crashproject
-    state = project / ".digest"
-    state.mkdir()
-    if not _mount("-t", "tmpfs", "-o", "size=4m", f"digest-test-{uuid.uuid4().hex[:8]}", str(state)):
-        pytest.skip("cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)")
-    mounts.append(state)
-    with open(state / "filler", "wb", buffering=0) as fh:
-        try:  # full before the send ever started: its first write is the lock file's pid
-            while True:
-                fh.write(b"\0" * 4096)
-        except OSError:
-            pass
+    disk = _state_on_tmpfs(project, mounts)
+    disk.fill()  # full before the send ever started: its first write is the lock file's pid
     proc = digest(project, env, "send", EXAMPLE_ISSUE, "--yes")
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, out + err
@@ -271,25 +261,15 @@ def test_ctrl_c_with_a_builder_process_hands_everything_back(crashproject):
 
 def test_disk_full_in_the_middle_of_a_send_then_resume(crashproject, mounts):
     project, server, addresses, env = crashproject
-    state = project / ".digest"
-    state.mkdir()
-    if not _mount("-t", "tmpfs", "-o", "size=4m", f"digest-test-{uuid.uuid4().hex[:8]}", str(state)):
-        pytest.skip("cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)")
-    mounts.append(state)
+    disk = _state_on_tmpfs(project, mounts)
     proc = digest(project, env, "send", EXAMPLE_ISSUE, "--yes", "--rate", "100", "--connections", "2")
     wait_for(lambda: len(server.deliveries) >= 50 or proc.poll() is not None)
-    filler = open(state / "filler", "wb", buffering=0)
-    try:  # the disk fills up while the send runs
-        while True:
-            filler.write(b"\0" * 4096)
-    except OSError:
-        pass
+    disk.fill()  # the disk fills up while the send runs
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, out + err
     assert "database or disk is full" in err
     assert len(server.deliveries) < 300
-    filler.close()
-    os.unlink(state / "filler")
+    disk.free()
     in_doubt = rows_in(project, "sending")
     assert len(in_doubt) <= 3 * 10
     # Every message that went out is accounted for: recorded as sent, or claimed (in doubt).
@@ -305,24 +285,14 @@ def test_disk_full_in_the_middle_of_a_send_then_resume(crashproject, mounts):
 def test_disk_full_with_4_connections_sends_at_most_one_unrecorded_batch_per_connection(crashproject, mounts):
     project, server, addresses, env = crashproject
     addresses = write_list(project / "list.csv", 1500)
-    state = project / ".digest"
-    state.mkdir()
-    if not _mount("-t", "tmpfs", "-o", "size=8m", f"digest-test-{uuid.uuid4().hex[:8]}", str(state)):
-        pytest.skip("cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)")
-    mounts.append(state)
+    disk = _state_on_tmpfs(project, mounts, "8m")
     proc = digest(project, env, "send", EXAMPLE_ISSUE, "--yes", "--connections", "4")
     wait_for(lambda: len(server.deliveries) >= 300 or proc.poll() is not None)
-    filler = open(state / "filler", "wb", buffering=0)
-    try:  # the disk fills up while four connections send
-        while True:
-            filler.write(b"\0" * 4096)
-    except OSError:
-        pass
+    disk.fill()  # the disk fills up while four connections send
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, out + err
     assert "disk is full" in err
-    filler.close()
-    os.unlink(state / "filler")
+    disk.free()
     sent, in_doubt = rows_in(project, "sent"), rows_in(project, "sending")
     received = set(server.recipients())
     assert received <= sent | in_doubt
