@@ -287,16 +287,6 @@ def test_subscriber_search_is_server_side_and_capped(project, settings):
 
 # --- the HTTP server --------------------------------------------------------------------------
 
-@pytest.fixture
-def server(settings):
-    from digest.preview.server import start_preview
-
-    srv = start_preview(settings, port=0, poll_interval=0.05)
-    srv.serve_in_thread()
-    yield srv
-    srv.stop()
-
-
 def get(server, path: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
     """A raw GET as the signed-in browser: http.client sends the path exactly as given (no '..' clean-up)."""
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
@@ -449,8 +439,8 @@ def test_saving_a_file_sends_a_change_event(server, project):
 
 
 def test_a_taken_default_port_moves_on_and_a_taken_explicit_port_is_an_error(settings):
-    from digest.preview.server import DEFAULT_PORT, PreviewError, bind_server
     from digest.preview.project import PreviewProject
+    from digest.preview.server import DEFAULT_PORT, PreviewError, bind_server
 
     project = PreviewProject(settings)
     blocker = socket.socket()

@@ -15,16 +15,6 @@ EVIL_SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><scr
             "fetch('/api/subscribers?q=').then(r => r.text()).then(t => document.title = t)</script></svg>")
 
 
-@pytest.fixture
-def server(settings):
-    from digest.preview.server import start_preview
-
-    srv = start_preview(settings, port=0, poll_interval=0.05)
-    srv.serve_in_thread()
-    yield srv
-    srv.stop()
-
-
 def request(server, path: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     try:

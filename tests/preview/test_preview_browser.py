@@ -21,16 +21,6 @@ sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
 
 
-@pytest.fixture
-def server(settings):
-    from digest.preview.server import start_preview
-
-    srv = start_preview(settings, port=0, poll_interval=0.1)
-    srv.serve_in_thread()
-    yield srv
-    srv.stop()
-
-
 def sign_in(page, server) -> None:
     """Open the address `digest preview` prints: its token becomes the context's cookie."""
     page.goto(server.login_url())
