@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import json
 import re
 import sys
 import typing
@@ -224,29 +223,15 @@ def _setting_type(annotation: Any) -> tuple[str, Any]:
 
 
 def _toml_value(value: Any) -> str:
-    if value is None:
-        return "unset"
-    if isinstance(value, bool):
-        return _code("true" if value else "false")
-    if isinstance(value, str):
-        return _code(json.dumps(value, ensure_ascii=False))
-    if isinstance(value, dict):
-        inner = ", ".join(f"{k} = {json.dumps(v, ensure_ascii=False)}" for k, v in value.items())
-        return _code("{ " + inner + " }")
-    return _code(repr(value))
+    from digest.sections import toml_literal
 
-
-def _field_default(f: dataclasses.Field) -> Any:
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-        return f.default_factory()  # type: ignore[misc]
-    return None
+    return "unset" if value is None else _code(toml_literal(value))
 
 
 def setting_rows(section: str, cls: type, transport: bool) -> Iterator[tuple[str, str, str, str, str]]:
     """(TOML key, type, default, environment variable, description) for every field of `cls`."""
     from digest.config import ENV_PREFIX, toml_name
+    from digest.sections import default_of
 
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
@@ -254,7 +239,7 @@ def setting_rows(section: str, cls: type, transport: bool) -> Iterator[tuple[str
         label, base = _setting_type(hints[f.name])
         # _apply_env: scalar settings only (a table such as [merge] defaults is set in the file).
         env = f"{ENV_PREFIX}{section.upper()}_{key.upper()}" if base in (str, int, float, bool) else ""
-        yield key, label, _toml_value(_field_default(f)), env, f.metadata.get("doc", "")
+        yield key, label, _toml_value(default_of(f)), env, f.metadata.get("doc", "")
 
 
 def settings_reference() -> str:

@@ -7,6 +7,7 @@ digest.toml that `digest init` writes are generated from them, so a key cannot e
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,3 +181,25 @@ SECTIONS: dict[str, type] = {
 # knows their names so that a misspelt section is still an error (a test keeps them equal to the
 # transport registry's names).
 TRANSPORT_SECTIONS = ("outbox", "smtp", "postmark", "sendgrid", "mailgun", "resend")
+
+
+def toml_literal(value: Any) -> str:
+    """A value as TOML writes it (strings as basic strings, tables inline)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {toml_literal(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_literal(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a valid TOML basic string
+
+
+def default_of(f: dataclasses.Field) -> Any:
+    """A settings field's default value (None when it has none)."""
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return f.default_factory()  # type: ignore[misc]
+    return None

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from digest.config import toml_name
 from digest.errors import ConfigError, IssueError
+from digest.sections import default_of, toml_literal
 from digest.text import slugify
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -166,27 +166,6 @@ def init_project(folder: Path, *, name: str = "My Newsletter", from_addr: str | 
 
 # --- writing a settings file --------------------------------------------------------------------
 
-def _toml_literal(value: Any) -> str:
-    """A value as TOML writes it (strings as basic strings, tables inline)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {_toml_literal(v)}" for k, v in value.items()) + " }"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_literal(v) for v in value) + "]"
-    return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a valid TOML basic string
-
-
-def _default_of(f: dataclasses.Field) -> Any:
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-        return f.default_factory()  # type: ignore[misc]
-    return None
-
-
 def settings_toml(sections: list[tuple[str, type, bool]], values: Mapping[tuple[str, str], Any]) -> str:
     """digest.toml text listing every setting of `sections` with its description and default.
 
@@ -203,8 +182,8 @@ def settings_toml(sections: list[tuple[str, type, bool]], values: Mapping[tuple[
             doc = f.metadata.get("doc", "")
             out += [f"# {line}" for line in textwrap.wrap(doc, 96)]
             if (name, key) in values:
-                out.append(f"{prefix}{key} = {_toml_literal(values[(name, key)])}")
+                out.append(f"{prefix}{key} = {toml_literal(values[(name, key)])}")
                 continue
-            default = _default_of(f)
-            out.append(f"# {key} = {_toml_literal(default)}" if default is not None else f"# {key} =   (not set)")
+            default = default_of(f)
+            out.append(f"# {key} = {toml_literal(default)}" if default is not None else f"# {key} =   (not set)")
     return "\n".join(out).lstrip("\n") + "\n"
